@@ -135,3 +135,44 @@ def test_p256_rejects_bad_peer_keys():
     for priv in (bytes(32), b"\xff" * 32, d[:31]):
         raises(ValueError, crypto.p256_ecdh, priv, x + y)
         raises(ValueError, crypto.p256_public_key, priv)
+
+
+def test_provisioning_hmac_sample():
+    # §8.17.2: BTM_ECDH_P256_HMAC_SHA256_AES_CCM with a 32-octet static OOB AuthValue.
+    q = vectors("provisioning_hmac.txt")
+
+    def w(key):
+        return h(q[key])
+
+    ecdh = w("ECDHSecret")
+    assert crypto.p256_ecdh(w("PrivateKeyDevice"), w("PublicKeyProvisionerX") + w("PublicKeyProvisionerY")) == ecdh
+    inputs = w("ProvisioningInvite") + w("ProvisioningCapabilities") + w("ProvisioningStart") + \
+        w("PublicKeyProvisionerX") + w("PublicKeyProvisionerY") + w("PublicKeyDeviceX") + w("PublicKeyDeviceY")
+    assert inputs == w("ConfirmationInputs")
+    csalt = crypto.s2(inputs)
+    assert csalt == w("ConfirmationSalt")
+    assert crypto.hmac_sha256(csalt, ecdh + w("AuthValue")) == w("K5_T_confirm")
+    ckey = crypto.k5(ecdh + w("AuthValue"), csalt, b"prck256")
+    assert ckey == w("ConfirmationKey")
+    assert crypto.hmac_sha256(ckey, w("RandomProvisioner")) == w("ConfirmationProvisioner")
+    assert crypto.hmac_sha256(ckey, w("RandomDevice")) == w("ConfirmationDevice")
+    psalt = crypto.s1(csalt + w("RandomProvisioner") + w("RandomDevice"))
+    assert psalt == w("ProvisioningSalt")
+    skey = crypto.k1(ecdh, psalt, b"prsk")
+    assert skey == w("SessionKey")
+    nonce = crypto.k1(ecdh, psalt, b"prsn")[3:]
+    assert nonce == w("SessionNonce")
+    assert crypto.k1(ecdh, psalt, b"prdk") == w("DevKey")
+    sealed = w("EncryptedProvisioningData") + w("ProvisioningDataMIC")
+    assert crypto.aes_ccm_encrypt(skey, nonce, w("ProvisioningData"), 8) == sealed
+    assert crypto.aes_ccm_decrypt(skey, nonce, sealed, 8) == w("ProvisioningData")
+
+
+def test_hmac_sha256_rfc4231():
+    # RFC 4231 test cases 1, 2 and 6 (a key longer than the 64-octet block is hashed first).
+    assert hx(crypto.hmac_sha256(b"\x0b" * 20, b"Hi There")) == \
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+    assert hx(crypto.hmac_sha256(b"Jefe", b"what do ya want for nothing?")) == \
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    assert hx(crypto.hmac_sha256(b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First")) == \
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
