@@ -8,7 +8,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from hostprov import pb_adv, pb_gatt  # noqa: E402
+from hostprov import pb_adv, pb_gatt
 
 VECTORS = (ROOT / "tests" / "vectors" / "provisioning.txt").read_text()
 LINK_ID = 0x23AF5850
@@ -74,7 +74,7 @@ def test_pb_adv_reproduces_the_8_7_exchange_byte_for_byte():
         now += 10
         sent += link.take_frames()
         if who == "prov":
-            assert sent, "provisioner silent where the sample has %s" % frame.hex()
+            assert sent, f"provisioner silent where the sample has {frame.hex()}"
             assert sent.pop(0).hex() == frame.hex()
             continue
         for ev in link.receive(now, frame):
@@ -164,10 +164,10 @@ def test_a_bad_fcs_is_dropped_without_an_ack():
 
 
 @pytest.mark.parametrize("gpc_and_body", [
-    "08" "0002" "14" "0000",  # SegN 2 for a 2-octet PDU
-    "00" "0030" "00" + "00" * 20,  # 48 octets announced without continuations
-    "00" "0000" "00",  # empty PDU
-    "00" "0003" "00" "0000",  # data shorter than announced
+    "08 0002 14 0000",  # SegN 2 for a 2-octet PDU
+    "00 0030 00" + "00" * 20,  # 48 octets announced without continuations
+    "00 0000 00",  # empty PDU
+    "00 0003 00 0000",  # data shorter than announced
 ])
 def test_an_impossible_transaction_start_fails_the_link(gpc_and_body):
     link = _opened()
@@ -198,7 +198,7 @@ def test_pb_adv_segments_round_trip_for_every_length():
 
 # --- PB-GATT -------------------------------------------------------------------------------------------
 
-GATT_SAMPLE = [bytes.fromhex(V["Seg%d ATT value" % i]) for i in range(1, 5)]
+GATT_SAMPLE = [bytes.fromhex(V[f"Seg{i} ATT value"]) for i in range(1, 5)]
 
 
 def test_pb_gatt_segments_the_8_8_sample_byte_for_byte():
@@ -226,10 +226,10 @@ def test_pb_gatt_uses_the_negotiated_mtu():
 
 
 @pytest.mark.parametrize("values", [
-    ["01" "08"],  # message type 1 (Mesh Beacon) on the provisioning service
-    ["c3" "08"],  # last without first
-    ["83" "08"],  # continuation without first
-    ["43" "0300", "03" "08"],  # a complete PDU in the middle of a segmented one
+    ["01 08"],  # message type 1 (Mesh Beacon) on the provisioning service
+    ["c3 08"],  # last without first
+    ["83 08"],  # continuation without first
+    ["43 0300", "03 08"],  # a complete PDU in the middle of a segmented one
     ["03"],  # header only
 ])
 def test_pb_gatt_protocol_violations_disconnect(values):

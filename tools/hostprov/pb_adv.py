@@ -57,7 +57,7 @@ def fcs(data):
 def segment(prov_pdu):
     """Generic Provisioning PDUs of one transaction: Transaction Start then Continuations (§5.3.1.1-2)."""
     if not 1 <= len(prov_pdu) <= START_MAX + CONT_MAX * MAX_SEGN:
-        raise ValueError("Provisioning PDU length %d" % len(prov_pdu))
+        raise ValueError(f"Provisioning PDU length {len(prov_pdu)}")
     rest = prov_pdu[START_MAX:]
     conts = [rest[i:i + CONT_MAX] for i in range(0, len(rest), CONT_MAX)]
     start = bytes([len(conts) << 2 | GPCF_START]) + len(prov_pdu).to_bytes(2, "big") + bytes([fcs(prov_pdu)])
@@ -94,7 +94,7 @@ class _Rx:
             return
         want = min(CONT_MAX, self.total - START_MAX - (i - 1) * CONT_MAX)
         if i > self.segn or len(d) != want:
-            raise ValueError("segment %d does not fit the transaction" % i)
+            raise ValueError(f"segment {i} does not fit the transaction")
 
     def complete(self):
         """The reassembled PDU, b"" if the FCS is wrong, or None while segments are missing."""

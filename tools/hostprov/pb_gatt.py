@@ -47,7 +47,7 @@ class Client:
 
     def set_mtu(self, mtu):
         if not ATT_MTU_MIN <= mtu <= ATT_MTU_MAX:
-            raise ValueError("ATT_MTU %d" % mtu)
+            raise ValueError(f"ATT_MTU {mtu}")
         self.mtu = mtu
 
     def send(self, prov_pdu):
