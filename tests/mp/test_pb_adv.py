@@ -1,9 +1,8 @@
 # PB-ADV bearer and Generic Provisioning layer against the §8.7 on-air sample (Mesh Protocol v1.1).
 from bearer_helpers import LINK, UUID, exchange
-from mpunit import h, hx, raises
-
 from mesh import pb_adv
 from mesh.pb_adv import PbAdv
+from mpunit import h, hx, raises
 
 
 def _zero(n):
@@ -95,7 +94,7 @@ def test_link_open_rules():
 def test_reassembly_any_order_and_duplicates():
     a = _open()
     a.receive(1, LINK + h("00000002140000"))  # Invite tx 00
-    a.receive(1, [f for w, n, f in exchange() if n == "Start"][0])  # Start tx 01
+    a.receive(1, next(f for w, n, f in exchange() if n == "Start"))  # Start tx 01
     a.take_frames()
     pk = [f for w, n, f in exchange() if w == "prov" and f[4] == 2]
     assert len(pk) == 3
@@ -144,7 +143,7 @@ def test_impossible_segmentation_fails_the_link():
     _fails(LINK + h("0002") + bytes(23))  # Continuation index 0
     _fails(LINK + h("000e00"))  # Continuation index 3 > any SegN
     _fails(LINK + h("0006") + bytes(24))  # 24 data octets in a Continuation
-    pk = pb_adv.segments(LINK, 0, [p for w, p in _pdus() if p[0] == 0x03][0])
+    pk = pb_adv.segments(LINK, 0, next(p for w, p in _pdus() if p[0] == 0x03))
     _fails(pk[2][:-1], pk[0])  # last segment one octet short
     _fails(pk[1][:-1], pk[0])  # middle segment short
     _fails(pk[0], pk[2][:-1] + b"\x00\x00")  # early continuation too long for the Start that follows
@@ -222,7 +221,7 @@ def test_new_provisioner_transaction_acks_ours_implicitly():
     a.receive(1, LINK + h("00000002140000"))
     a.send(2, h("010100010000000000000000"))
     a.take_frames()
-    start = [f for w, n, f in exchange() if n == "Start"][0]
+    start = next(f for w, n, f in exchange() if n == "Start")
     assert a.receive(3, start)[0][0] == "pdu"
     assert not a.tx_pending and a.deadline() is None
 

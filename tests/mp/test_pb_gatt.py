@@ -1,9 +1,8 @@
 # PB-GATT bearer (Proxy PDU SAR on the Mesh Provisioning Service) against the §8.8 sample.
 from bearer_helpers import gatt_segments
-from mpunit import h, raises, vectors
-
 from mesh import pb_gatt
 from mesh.pb_gatt import PbGatt
+from mpunit import h, raises, vectors
 
 V = vectors("provisioning.txt")
 PK = h("03" + V["PublicKeyProvisionerX"] + V["PublicKeyProvisionerY"])

@@ -1,0 +1,117 @@
+"""Fuzz both bearer parsers inside MicroPython (the code that runs on the board).
+
+hypothesis drives structured and random frames through tests/mp/bearer_helpers.py (fuzz_adv, fuzz_gatt) via
+the `mpy` fixture, and a seeded corpus of ~40,000 mutated §8.7/§8.8 frames is replayed the same way. The
+helpers assert that only the defined outcomes happen: ("open",), ("pdu", 1..65 octets), ("close", reason),
+open/close alternating, PB-ADV frames of 6..29 octets, notifications within ATT_MTU - 3. Any exception
+inside MicroPython comes back here and fails the test.
+"""
+
+import os
+import pathlib
+import random
+import sys
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests" / "mp"), str(ROOT / "lib")]
+os.chdir(ROOT)  # the vectors are read relative to the repository root, as in MicroPython
+import bearer_helpers as bh
+
+EXCHANGE = [f for who, name, f in bh.exchange()]
+PROV = [f for who, name, f in bh.exchange() if who == "prov"]
+GATT = bh.gatt_segments()
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def adv_frame():
+    link = st.sampled_from([bh.LINK, bh.LINK, b"\x11\x22\x33\x44"])
+    tn = st.sampled_from([0, 1, 2, 3, 0x7F, 0x80, 0x81, 0xFF]) | st.integers(0, 255)
+    gpc = st.integers(0, 255)
+    body = st.binary(max_size=26)
+    structured = st.builds(lambda l, t, g, b: l + bytes([t, g]) + b, link, tn, gpc, body)
+    link_open = st.just(bh.LINK + b"\x00\x03" + bh.UUID)
+    return st.one_of(st.binary(max_size=32), structured, link_open, st.sampled_from(EXCHANGE))
+
+
+def gatt_value():
+    hdr = st.integers(0, 255) | st.sampled_from([0x03, 0x43, 0x83, 0xC3])
+    return st.one_of(st.binary(max_size=30), st.builds(lambda h, b: bytes([h]) + b, hdr, st.binary(max_size=24)),
+                     st.sampled_from(GATT))
+
+
+@SETTINGS
+@given(st.lists(adv_frame(), max_size=60))
+def test_pb_adv_hypothesis(mpy, frames):
+    mpy.call("bearer_helpers.fuzz_adv", frames)
+
+
+@SETTINGS
+@given(st.lists(gatt_value(), max_size=40), st.sampled_from([23, 24, 30, 69, 185, 517]))
+def test_pb_gatt_hypothesis(mpy, values, mtu):
+    mpy.call("bearer_helpers.fuzz_gatt", values, mtu)
+
+
+def _mutate(rng, f):
+    f = bytearray(f)
+    op = rng.randrange(7)
+    if op == 0 and f:
+        f[rng.randrange(len(f))] ^= 1 << rng.randrange(8)
+    elif op == 1 and f:
+        f[rng.randrange(len(f))] = rng.randrange(256)
+    elif op == 2:
+        del f[rng.randrange(len(f) + 1):]
+    elif op == 3:
+        f += bytes(rng.randrange(256) for _ in range(rng.randrange(1, 6)))
+    elif op == 4 and len(f) > 5:
+        f[5] = rng.randrange(256)  # Generic Provisioning Control octet
+    elif op == 5 and len(f) > 4:
+        f[4] = rng.choice([f[4] ^ 1, 0x7F, 0x80, rng.randrange(256)])  # transaction number
+    else:
+        f = bytearray(rng.randbytes(rng.randrange(33)))
+    return bytes(f)
+
+
+def _session(rng, frames, p_mutate):
+    """One provisioning-like session: the frames in order, some dropped, repeated, swapped or mutated."""
+    out = []
+    for f in frames:
+        r = rng.random()
+        if r < 0.05:
+            continue
+        if r < 0.10 and out:
+            out.insert(rng.randrange(len(out) + 1), f)
+        out.append(_mutate(rng, f) if rng.random() < p_mutate else f)
+        if rng.random() < 0.05:
+            out.append(f)
+    return out
+
+
+def test_pb_adv_mutated_corpus(mpy):
+    rng = random.Random(0x5EED)
+    totals = {"open": 0, "pdu": 0, "close": 0, "frames": 0}
+    n = 0
+    for chunk in range(40):
+        frames = []
+        while len(frames) < 1000:
+            frames += _session(rng, EXCHANGE, p_mutate=rng.choice([0.02, 0.1, 0.3]))
+        n += len(frames)
+        for k, v in mpy.call("bearer_helpers.fuzz_adv", frames).items():
+            totals[k] += v
+    assert n >= 40000
+    # the corpus reaches deep states: links open, whole PDUs are delivered, links fail and close
+    assert totals["open"] > 100 and totals["pdu"] > 500 and totals["close"] > 100, totals
+
+
+def test_pb_gatt_mutated_corpus(mpy):
+    rng = random.Random(0x6A77)
+    totals = {"open": 0, "pdu": 0, "close": 0, "notify": 0}
+    for chunk in range(20):
+        values = []
+        while len(values) < 1000:
+            values += _session(rng, GATT + [b"\x03\x00", b"\x03\x02\x00\x00\x00\x00\x00"], rng.choice([0.05, 0.3]))
+        for k, v in mpy.call("bearer_helpers.fuzz_gatt", values, rng.choice([23, 23, 30, 69, 185])).items():
+            totals[k] += v
+    assert totals["pdu"] > 500 and totals["close"] > 100 and totals["notify"] > 500, totals
