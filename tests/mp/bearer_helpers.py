@@ -116,3 +116,19 @@ def fuzz_gatt(values, mtu=23, step_ms=7):
         _check_event(ev)
         counts[ev[0]] += 1
     return counts
+
+
+class MemStore:
+    """The key store's interface over a variable (the real one, over NVS, is mesh.keystore)."""
+
+    def __init__(self):
+        self.record = None
+
+    def save(self, record):
+        self.record = dict(record)
+
+    def load(self):
+        return self.record
+
+    def erase(self):
+        self.record = None
