@@ -1,5 +1,6 @@
-# One entry point for developers and CI. `make help` lists the targets.
+# One entry point for developers, CI and the people with a board. `make help` lists the targets.
 # Everything runs from .venv, created on first use from the pinned requirements.txt.
+# Board steps (flash, deploy, repl, factory, firmware) are explained in docs/deploy.md.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,13 +8,32 @@ PY     := $(VENV)/bin/python
 MPY    := $(VENV)/bin/micropython
 STAMP  := $(VENV)/.installed
 
+# Board-side settings (see docs/deploy.md). Empty means "not given": the tools say what is missing.
+PORT        ?=
+FIRMWARE    ?=
+ERASE       ?= 1
+CSV         ?=
+LOCK        ?=
+MICROPY_DIR ?=
+IDF_PATH    ?=
+DRY_RUN     ?=
+DRY         := $(if $(DRY_RUN),--dry-run,)
+
 .DEFAULT_GOAL := help
-.PHONY: help venv test bench demo
+.PHONY: help venv test bench demo lint typecheck check build firmware flash deploy repl factory clean
 
 help:
-	@echo "make demo    simulated hotel corridor: air, five locks, host provisioner"
-	@echo "make test    the whole suite (MicroPython unix port + CPython oracles + static checks)"
-	@echo "make bench   benchmarks; figures go to docs/performance.md by hand"
+	@echo "make demo      simulated hotel corridor: air, five locks, host provisioner"
+	@echo "make test      the whole suite (MicroPython unix port + CPython oracles + build + static checks)"
+	@echo "make bench     benchmarks; figures go to docs/performance.md by hand"
+	@echo "make lint      ruff on everything            make typecheck   mypy vs. the ESP32 stubs"
+	@echo "make build     mpy-cross lib/ + firmware/ for the ESP32 into build/device, with sizes"
+	@echo "make firmware  MICROPY_DIR=... IDF_PATH=...   custom MESH_LOCK firmware (frozen code, NONCONN fix)"
+	@echo "make flash     PORT=/dev/ttyUSB0 [FIRMWARE=firmware.bin] [ERASE=0]   esptool erase-flash + write-flash"
+	@echo "make deploy    PORT=...    copy build/device to the board (unchanged files skipped)"
+	@echo "make repl      PORT=...    MicroPython REPL on the board"
+	@echo "make factory   PORT=... CSV=locks.csv LOCK=<id>   write one lock's factory NVS partition"
+	@echo "Add DRY_RUN=1 to a board target to print its commands without running them. Details: docs/deploy.md"
 
 # The venv is rebuilt only when requirements.txt changes: a second `make test` starts in seconds.
 $(STAMP): requirements.txt
@@ -24,8 +44,10 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
+# The one test command (CI runs exactly this). Static checks and the mpy-cross build are pytest items
+# (tests/test_static_checks.py, tests/test_build.py), so there is a single pass/fail and a single summary.
 test: $(STAMP)
-	@echo "== pytest: portable tests under micropython and CPython, oracle tests, tools"
+	@echo "== pytest: portable tests under micropython and CPython, oracle tests, tools, build, static checks"
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
@@ -34,3 +56,34 @@ bench: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) tools/bench.py
+
+lint: $(STAMP)
+	@echo "== ruff check (configuration: pyproject.toml)"
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	@echo "== mypy: lib/ and firmware/ against micropython-esp32-stubs; host stand-ins against the same stubs"
+	$(PY) tools/typecheck.py
+
+check: lint typecheck
+
+build: $(STAMP)
+	$(PY) tools/build.py
+
+firmware: $(STAMP)
+	$(PY) tools/deploy.py firmware --micropy-dir "$(MICROPY_DIR)" --idf-path "$(IDF_PATH)" $(DRY)
+
+flash: $(STAMP)
+	$(PY) tools/deploy.py flash --port "$(PORT)" --firmware "$(FIRMWARE)" --erase "$(ERASE)" $(DRY)
+
+deploy: build
+	$(PY) tools/deploy.py deploy --port "$(PORT)" $(DRY)
+
+repl: $(STAMP)
+	$(PY) tools/deploy.py repl --port "$(PORT)" $(DRY)
+
+factory: $(STAMP)
+	$(PY) tools/deploy.py factory --port "$(PORT)" --csv "$(CSV)" --lock "$(LOCK)" $(DRY)
+
+clean:
+	rm -rf build
