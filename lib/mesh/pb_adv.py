@@ -39,6 +39,8 @@ _RETRANSMIT_MS = const(500)  # §5.3.2: retransmit an unacknowledged transaction
 _JITTER_MS = const(50)  # 0..50 ms on top, so two stuck peers do not stay in lock step
 _TRANSACTION_TIMEOUT_MS = const(30000)  # §5.3.2: no ack within 30 s -> Link Close (Timeout)
 _CLOSE_REPEATS = const(3)  # §5.3.1.4.3: a device's Link Close is sent three times
+# A burst of one PDU spans <= 3 x 50 ms; provisioners retransmit every >= 100 ms (Zephyr's range 100-800)
+_REACK_HOLDOFF_MS = const(100)
 
 IDLE = const(0)
 OPEN = const(1)
@@ -85,6 +87,7 @@ class PbAdv:
         self.uuid = bytes(uuid)
         self._rand = rand
         self._urgent = []  # acks: they go on air before anything else (§5.3.2)
+        self._ack, self._ack_at = None, 0  # the last ack queued, and when
         self._frames = []
         self._reset()
 
@@ -107,7 +110,7 @@ class PbAdv:
         link_id, tn, gpc, body = bytes(pdu[:4]), pdu[4], pdu[5], bytes(pdu[6:])
         kind = gpc & 3
         if kind == _GPCF_CTL:
-            return self._control(link_id, gpc >> 2, body)
+            return self._control(now_ms, link_id, gpc >> 2, body)
         if self.state != OPEN or link_id != self.link_id:
             return []  # §5.3: PDUs of other links are ignored
         if kind == _GPCF_ACK:
@@ -123,17 +126,17 @@ class PbAdv:
             self.close(now_ms, CLOSE_FAIL)
             return [("close", CLOSE_FAIL)]
 
-    def _control(self, link_id, op, body):
+    def _control(self, now_ms, link_id, op, body):
         if op == _LINK_OPEN and len(body) == 16:
             if self.state == OPEN:
                 if link_id == self.link_id:  # our Link Ack was lost: ack again (§5.3.1.4.2)
-                    self._queue_urgent(link_id + b"\x00\x07")
+                    self._queue_ack(now_ms, link_id + b"\x00\x07")
                 return []
             if body != self.uuid:
                 return []
             self._reset()
             self.state, self.link_id = OPEN, link_id
-            self._queue_urgent(link_id + b"\x00\x07")  # Link Ack, transaction number 0 (§5.3.1.4.2)
+            self._queue_ack(now_ms, link_id + b"\x00\x07")  # Link Ack, transaction number 0 (§5.3.1.4.2)
             return [("open",)]
         if op == _LINK_CLOSE and len(body) == 1 and self.state == OPEN and link_id == self.link_id:
             self._reset()
@@ -144,7 +147,7 @@ class PbAdv:
     def _segment(self, now_ms, tn, gpc, body):
         if tn == self._rx_last and self._rx_tn is None:
             # The provisioner missed our ack of a transaction we already delivered: ack it again.
-            self._queue_urgent(self.link_id + bytes((tn, _GPCF_ACK)))
+            self._queue_ack(now_ms, self.link_id + bytes((tn, _GPCF_ACK)))
             return []
         if tn != self._rx_tn:
             if tn != (0 if self._rx_last is None else (self._rx_last + 1) & 0x7F):
@@ -184,7 +187,7 @@ class PbAdv:
             log.info("pb-adv", "bad FCS, transaction 0x%02x dropped", tn)
             return []  # no ack: the provisioner sends it again
         self._rx_last = tn
-        self._queue_urgent(self.link_id + bytes((tn, _GPCF_ACK)))
+        self._queue_ack(now_ms, self.link_id + bytes((tn, _GPCF_ACK)))
         return [("pdu", msg)]
 
     def _check_cont(self, i, data):
@@ -230,9 +233,13 @@ class PbAdv:
         self._reset()
         self._urgent, self._frames = [], [frame] * _CLOSE_REPEATS
 
-    def _queue_urgent(self, frame):
-        if frame not in self._urgent:  # one ack per batch is enough
-            self._urgent.append(frame)
+    def _queue_ack(self, now_ms, frame):
+        # The copies of one burst (the scheduler repeats every PDU) must not each draw another ack, which
+        # would itself be repeated: the same ack again only after _REACK_HOLDOFF_MS (as Zephyr's ack_pending).
+        if frame == self._ack and now_ms - self._ack_at < _REACK_HOLDOFF_MS:
+            return
+        self._ack, self._ack_at = frame, now_ms
+        self._urgent.append(frame)
 
     @property
     def tx_pending(self):

@@ -28,7 +28,7 @@ def _settle(link, now):
 
 def _pdus(who):
     out = []
-    for w, name, f in exchange():
+    for w, _name, f in exchange():
         if w == who and f[5] & 3 == 0:
             out.append(f[9:])
         elif w == who and f[5] & 3 == 2:
@@ -45,7 +45,7 @@ def _check_record(store):
 def _run_adv(link, t0=0, between=None):
     """Play the provisioner's §8.7 frames; return the device's frames."""
     now, got = t0, []
-    for i, (who, name, f) in enumerate(exchange()):
+    for i, (who, _name, f) in enumerate(exchange()):
         if who != "prov":
             continue
         now += 40

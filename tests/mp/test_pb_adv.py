@@ -19,7 +19,7 @@ def _open(now=0):
 def _pdus():
     """Provisioning PDUs of §8.7 (both directions), reassembled from the sample frames by hand."""
     out = []
-    for who, name, f in exchange():
+    for who, _name, f in exchange():
         if f[5] & 3 == 0:
             out.append([who, f[9:]])
         elif f[5] & 3 == 2:
@@ -34,14 +34,14 @@ def test_fcs_of_sample_pdus():
     starts = [f for w, n, f in exchange() if f[5] & 3 == 0]
     pdus = _pdus()
     assert len(starts) == len(pdus) == 11
-    for f, (who, pdu) in zip(starts, pdus):
+    for f, (_who, pdu) in zip(starts, pdus):
         assert f[8] == pb_adv.fcs(pdu) and ((f[6] << 8) | f[7]) == len(pdu)
 
 
 def test_segments_reproduce_device_frames():
     frames = [(n, f) for w, n, f in exchange() if w == "dev" and f[5] & 3 != 1 and f[5] != 7]
     by_tn = {}
-    for n, f in frames:
+    for _n, f in frames:
         by_tn.setdefault(f[4], []).append(f)
     for tn, pdu in zip(range(0x80, 0x85), [p for w, p in _pdus() if w == "dev"]):
         assert pb_adv.segments(LINK, tn, pdu) == by_tn[tn]
@@ -58,7 +58,7 @@ def test_sample_exchange_byte_for_byte():
     dev_pdus = [p for w, p in _pdus() if w == "dev"]
     prov_pdus = [p for w, p in _pdus() if w == "prov"]
     now, got, expected, events = 0, [], [], []
-    for who, name, f in ex:
+    for who, _name, f in ex:
         now += 30
         if who == "dev":
             expected.append(f)
@@ -82,7 +82,9 @@ def test_link_open_rules():
     assert a.receive(0, other) == [] and a.take_frames() == []  # not our UUID
     assert a.receive(0, LINK + h("0003") + UUID + b"\x00") == []  # 17-octet Link Open: malformed
     a = _open()
-    assert a.receive(10, exchange()[0][2]) == []  # repeated Link Open: another Link Ack
+    assert a.receive(60, exchange()[0][2]) == []  # a copy of the same burst: no second Link Ack
+    assert a.take_frames() == []
+    assert a.receive(100, exchange()[0][2]) == []  # repeated Link Open: another Link Ack
     assert a.take_frames() == [(LINK + h("0007"), True)]
     assert a.receive(20, h("11223344") + h("0003") + UUID) == []  # second link: ignored
     assert a.take_frames() == [] and a.link_id == LINK
@@ -103,9 +105,12 @@ def test_reassembly_any_order_and_duplicates():
     ev = a.receive(5, pk[0])
     assert len(ev) == 1 and ev[0][0] == "pdu" and len(ev[0][1]) == 65 and ev[0][1][0] == 0x03
     assert a.take_frames() == [(LINK + h("0201"), True)]
-    # the provisioner missed our ack and repeats any segment: ack again, deliver nothing
-    assert a.receive(6, pk[1]) == [] and a.receive(7, pk[0]) == []
+    # the rest of the burst that completed it: no more acks
+    assert a.receive(25, pk[0]) == [] and a.receive(45, pk[0]) == [] and a.take_frames() == []
+    # the provisioner missed our ack and repeats any segment: ack again (once per 100 ms), deliver nothing
+    assert a.receive(505, pk[1]) == [] and a.receive(525, pk[0]) == []
     assert a.take_frames() == [(LINK + h("0201"), True)]
+    assert a.receive(1005, pk[2]) == [] and a.take_frames() == [(LINK + h("0201"), True)]
 
 
 def test_bad_fcs_dropped_then_retransmission_delivered():
