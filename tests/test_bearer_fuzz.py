@@ -31,7 +31,7 @@ def adv_frame():
     tn = st.sampled_from([0, 1, 2, 3, 0x7F, 0x80, 0x81, 0xFF]) | st.integers(0, 255)
     gpc = st.integers(0, 255)
     body = st.binary(max_size=26)
-    structured = st.builds(lambda l, t, g, b: l + bytes([t, g]) + b, link, tn, gpc, body)
+    structured = st.builds(lambda lk, t, g, b: lk + bytes([t, g]) + b, link, tn, gpc, body)
     link_open = st.just(bh.LINK + b"\x00\x03" + bh.UUID)
     return st.one_of(st.binary(max_size=32), structured, link_open, st.sampled_from(EXCHANGE))
 
@@ -93,7 +93,7 @@ def test_pb_adv_mutated_corpus(mpy):
     rng = random.Random(0x5EED)
     totals = {"open": 0, "pdu": 0, "close": 0, "frames": 0}
     n = 0
-    for chunk in range(40):
+    for _ in range(40):
         frames = []
         while len(frames) < 1000:
             frames += _session(rng, EXCHANGE, p_mutate=rng.choice([0.02, 0.1, 0.3]))
@@ -108,7 +108,7 @@ def test_pb_adv_mutated_corpus(mpy):
 def test_pb_gatt_mutated_corpus(mpy):
     rng = random.Random(0x6A77)
     totals = {"open": 0, "pdu": 0, "close": 0, "notify": 0}
-    for chunk in range(20):
+    for _ in range(20):
         values = []
         while len(values) < 1000:
             values += _session(rng, GATT + [b"\x03\x00", b"\x03\x02\x00\x00\x00\x00\x00"], rng.choice([0.05, 0.3]))
