@@ -50,12 +50,13 @@ DEFAULTS = {
     "pb_adv_spacing_ms": 20,
     "response_jitter_ms": 50,
     # PB-GATT connectable advertising outside beacon windows: fast for gatt_fast_for_ms after enabling (and after
-    # each link closes), then slow. Zephyr's values (pb_gatt_srv.c: 100-150 ms for 60 s, then 1-1.2 s).
+    # each link closes), then slow. Zephyr uses 100 ms for 60 s then 1 s; with many locks in range that much
+    # connectable advertising costs the beacons of all of them (density study), hence 10 s, then 2 s.
     "beacon": True,
     "gatt": True,
     "gatt_fast_ms": 100,
-    "gatt_slow_ms": 1000,
-    "gatt_fast_for_ms": 60000,
+    "gatt_slow_ms": 2000,
+    "gatt_fast_for_ms": 10000,
 }
 
 _TAG = "adv"
@@ -281,6 +282,11 @@ class Scheduler:
             until = min(self._next_evt, self._win_end)
             if self._uri_ad is not None and self._n % c["uri_every"] == 0 and now + _URI_GAP_MS < until:
                 self._uri_at = until = now + _URI_GAP_MS
+            elif c["interval_min_ms"] == c["interval_max_ms"]:
+                # Fixed interval: one Advert for the rest of the window, so the controller's own 0-10 ms
+                # advDelay (Core Vol 6 Part B §4.4.2.2.1) still separates events; restarting every event would
+                # remove it and keep locks that started together in lockstep.
+                until = self._win_end
             self._n += 1
             return Advert(self._beacon_ad, iv, False, until, None)
         if not c["gatt"]:

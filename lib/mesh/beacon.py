@@ -12,8 +12,6 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from mesh.crypto import s1
-
 ADV_DATA_MAX = const(31)  # legacy advertising data (Core Vol 6 Part B §2.3.1.3)
 
 AD_FLAGS = const(0x01)
@@ -127,6 +125,8 @@ def decode_uri(data):
 
 def uri_hash(uri):
     """URI Hash (§3.10.2): the first 4 octets of s1(URI data)."""
+    from mesh.crypto import s1  # here, not at the top: only a lock with a URI needs the crypto module loaded
+
     return s1(encode_uri(uri))[:_URI_HASH_LEN]
 
 
