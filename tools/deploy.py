@@ -1,0 +1,287 @@
+"""Board steps behind `make firmware|flash|deploy|repl|factory` (docs/deploy.md is the walkthrough).
+
+Each step says what it is about to do, prints every command before running it, and stops with one clear
+`error:` line per missing input (PORT, a file, a tool) before touching the board. --dry-run prints the
+commands without running them (no board needed). Exit status: 0 done, 1 a command failed, 2 bad input.
+
+    deploy.py firmware --micropy-dir DIR --idf-path DIR   patch + build the MESH_LOCK image (ESP-IDF needed)
+    deploy.py flash    --port P [--firmware F] [--erase 0|1]
+    deploy.py deploy   --port P                           copy build/device (make build) with mpremote
+    deploy.py repl     --port P
+    deploy.py factory  --port P --csv FILE --lock ID      one lock's factory NVS image at the NVS offset
+"""
+
+import argparse
+import os
+import pathlib
+import shlex
+import shutil
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BOARD_DIR = ROOT / "boards" / "MESH_LOCK"
+PATCHES = sorted((ROOT / "boards" / "patches").glob("*.patch"))
+DEVICE = ROOT / "build" / "device"
+FIRMWARE_OUT = ROOT / "build" / "firmware" / "MESH_LOCK.bin"
+MICROPYTHON_TAG = "v1.28.0"  # the tree the patch is made and checked against (tests/test_board.py)
+IDF_VERSION = "v5.5.1"  # MicroPython v1.28.0's recommended ESP-IDF (ports/esp32/README.md)
+
+CHIP = "esp32"
+BAUD = "460800"
+# The original ESP32 boots the second-stage bootloader from 0x1000; MicroPython's firmware.bin is bootloader +
+# partition table + app merged from there (ports/esp32/boards/ESP32_GENERIC/board.json "flash_offset").
+FIRMWARE_OFFSET = 0x1000
+# The `nvs` partition of ports/esp32/partitions-4MiBplus.csv, the table ESP32_GENERIC (and MESH_LOCK) uses.
+NVS_OFFSET = 0x9000
+NVS_SIZE = 0x6000
+ESP_IMAGE_MAGIC = 0xE9  # first byte of an ESP-IDF bootloader/app image
+
+PORT_HINT = ("give the board's serial port, e.g. `make %s PORT=/dev/ttyUSB0` "
+             "(Linux: ls /dev/ttyUSB* /dev/ttyACM*; macOS: /dev/cu.usbserial-*; Windows: COM3)")
+
+
+class Fail(Exception):
+    """Bad input: every message is printed as an `error:` line; exit status 2."""
+
+    def __init__(self, *messages):
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+def tool(name):
+    """A pinned tool from this venv (next to the interpreter), else from PATH."""
+    here = pathlib.Path(sys.executable).with_name(name)
+    found = str(here) if here.exists() else shutil.which(name)
+    if not found:
+        raise Fail("%s not found: run `make venv` (it is pinned in requirements.txt)" % name)
+    return found
+
+
+def check_port(port, target, dry_run):
+    if not port:
+        raise Fail("PORT is not set: " + PORT_HINT % target)
+    if dry_run or "://" in port or port.upper().startswith("COM"):
+        return port  # rfc2217:// and socket:// URLs, Windows COM ports: nothing to stat
+    if not os.path.exists(port):
+        raise Fail("PORT=%s does not exist: is the board plugged in (and its USB-serial driver loaded)? " % port
+                   + "Linux: ls /dev/ttyUSB* /dev/ttyACM*")
+    if not os.access(port, os.R_OK | os.W_OK):
+        raise Fail("PORT=%s is not readable and writable by you: on Linux add yourself to the `dialout` group "
+                   "(sudo usermod -aG dialout $USER, then log in again)" % port)
+    return port
+
+
+def run(cmd, dry_run, **kw):
+    print("$ " + " ".join(shlex.quote(str(c)) for c in cmd), flush=True)
+    if dry_run:
+        return 0
+    rc = subprocess.call([str(c) for c in cmd], **kw)
+    if rc != 0:
+        raise SystemExit("error: command failed (exit %d): %s" % (rc, cmd[0]))
+    return rc
+
+
+def esptool(port):
+    return [tool("esptool"), "--chip", CHIP, "--port", port, "--baud", BAUD]
+
+
+# --- flash ----------------------------------------------------------------------------------------------------
+
+def check_image(path, what):
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise Fail("%s %s does not exist" % (what, p))
+    with p.open("rb") as fh:
+        first = fh.read(1)
+    if not first or first[0] != ESP_IMAGE_MAGIC:
+        raise Fail("%s %s is not an ESP32 firmware image (first byte %s, expected 0x%02X): "
+                   "use MicroPython's firmware.bin / ESP32_GENERIC-*.bin, not an .elf, .uf2 or app-only .bin"
+                   % (what, p, "0x%02X" % first[0] if first else "missing", ESP_IMAGE_MAGIC))
+    return p
+
+
+def cmd_flash(a):
+    port = check_port(a.port, "flash", a.dry_run)
+    firmware = a.firmware or str(FIRMWARE_OUT)
+    if not a.firmware and not FIRMWARE_OUT.exists():
+        raise Fail("no FIRMWARE given and %s is not built: either `make firmware MICROPY_DIR=... IDF_PATH=...`, "
+                   "or download the stock ESP32_GENERIC .bin (micropython.org/download/ESP32_GENERIC) and pass "
+                   "FIRMWARE=path/to/it" % FIRMWARE_OUT.relative_to(ROOT))
+    image = firmware if a.dry_run else check_image(firmware, "FIRMWARE")
+    erase = a.erase not in ("0", "no", "false", "")
+    print("== flash %s to the ESP32 on %s at 0x%X%s" % (
+        image, port, FIRMWARE_OFFSET, " after erasing ALL flash (keys, factory data and files go too)"
+        if erase else " (ERASE=0: NVS keys, factory data and files are kept)"))
+    if erase:
+        run(esptool(port) + ["erase-flash"], a.dry_run)
+    run(esptool(port) + ["write-flash", "0x%X" % FIRMWARE_OFFSET, image], a.dry_run)
+    print("== flashed. Next: `make factory PORT=%s CSV=... LOCK=...` if erased, then `make deploy` "
+          "(stock firmware) or `make repl`" % port)
+
+
+# --- factory --------------------------------------------------------------------------------------------------
+
+def cmd_factory(a):
+    problems = []
+    if not a.port:
+        problems.append("PORT is not set: " + PORT_HINT % "factory")
+    if not a.csv:
+        problems.append("CSV is not set: the factory table of locks, e.g. `make factory CSV=locks.csv LOCK=101 ...`")
+    elif not pathlib.Path(a.csv).is_file():
+        problems.append("CSV=%s does not exist" % a.csv)
+    if not a.lock:
+        problems.append("LOCK is not set: the id of one row of CSV (its `lock` column)")
+    gen = ROOT / "tools" / "factory.py"
+    if not gen.exists():
+        problems.append("tools/factory.py (the factory-data generator of the key-store issue) is not in this tree")
+    if problems:
+        raise Fail(*problems)
+    port = check_port(a.port, "factory", a.dry_run)
+    out = ROOT / "build" / "factory" / ("%s.bin" % a.lock)
+    print("== factory data of lock %s from %s -> %s, written to the NVS partition (0x%X, 0x%X bytes) on %s" % (
+        a.lock, a.csv, out.relative_to(ROOT), NVS_OFFSET, NVS_SIZE, port))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run([sys.executable, gen, "--csv", a.csv, "--lock", a.lock, "--out", out], a.dry_run)
+    if not a.dry_run:
+        size = out.stat().st_size if out.exists() else 0
+        if size != NVS_SIZE:
+            # A larger image would overwrite phy_init and the app; a smaller one leaves stale pages behind.
+            raise Fail("%s is %d bytes; the NVS partition is exactly 0x%X (%d) bytes: not flashing it"
+                       % (out, size, NVS_SIZE, NVS_SIZE))
+    run(esptool(port) + ["write-flash", "0x%X" % NVS_OFFSET, out], a.dry_run)
+    print("== done: the lock reads its factory data at the next boot (press reset, or `make repl` and Ctrl-D)")
+
+
+# --- deploy / repl --------------------------------------------------------------------------------------------
+
+def device_files(device=DEVICE):
+    return sorted(str(p.relative_to(device)).replace(os.sep, "/") for p in device.rglob("*") if p.is_file())
+
+
+def cleanup_snippet(files):
+    """Runs on the board before the copy: deletes what would shadow or outlive the new modules
+    (a /lib/mesh/*.py from an earlier source copy wins over the .mpy; a renamed module's old .mpy stays)."""
+    keep = sorted(f[len("lib/mesh/"):] for f in files if f.startswith("lib/mesh/"))
+    return "\n".join([
+        "import os",
+        "keep = %r" % keep,
+        "try:",
+        "    names = os.listdir('lib/mesh')",
+        "except OSError:",
+        "    names = []",
+        "for n in names:",
+        "    if n not in keep:",
+        "        os.remove('lib/mesh/' + n)",
+        "        print('removed stale lib/mesh/' + n)",
+        "try:",
+        "    import mesh_board",
+        "    print('WARNING: this board runs the MESH_LOCK image: its frozen modules win over the files copied now')",
+        "except ImportError:",
+        "    pass",
+    ])
+
+
+def cmd_deploy(a):
+    port = check_port(a.port, "deploy", a.dry_run)
+    if not DEVICE.is_dir() or not any(DEVICE.iterdir()):
+        raise Fail("build/device is empty: run `make build` first (`make deploy` does it for you)")
+    files = device_files()
+    top = sorted({str(DEVICE / f.split("/")[0]) for f in files})
+    print("== copy %d files from build/device to %s (mpremote skips files whose SHA-256 is unchanged)" % (
+        len(files), port))
+    mpremote = tool("mpremote")
+    cleanup = DEVICE.parent / "deploy_cleanup.py"  # outside build/device: never copied to the board
+    cleanup.write_text(cleanup_snippet(files) + "\n")
+    run([mpremote, "connect", port, "run", cleanup, "+", "fs", "cp", "-r"] + top + [":"], a.dry_run)
+    print("== deployed. `make repl PORT=%s`, then Ctrl-D (soft reset) runs main.py" % port)
+
+
+def cmd_repl(a):
+    port = check_port(a.port, "repl", a.dry_run)
+    print("== MicroPython REPL on %s (Ctrl-] or Ctrl-X to leave; Ctrl-C stops main.py, Ctrl-D restarts it)" % port)
+    run([tool("mpremote"), "connect", port, "repl"], a.dry_run)
+
+
+# --- firmware -------------------------------------------------------------------------------------------------
+
+def git_apply(micropy_dir, patch, *extra):
+    return subprocess.run(["git", "-C", str(micropy_dir), "apply"] + list(extra) + [str(patch)],
+                          capture_output=True, text=True)
+
+
+def cmd_firmware(a):
+    problems = []
+    mp = pathlib.Path(a.micropy_dir) if a.micropy_dir else None
+    if mp is None:
+        problems.append("MICROPY_DIR is not set: a MicroPython %s checkout with submodules, e.g. "
+                        "`git clone -b %s https://github.com/micropython/micropython` (docs/deploy.md)"
+                        % (MICROPYTHON_TAG, MICROPYTHON_TAG))
+    elif not (mp / "ports" / "esp32" / "Makefile").is_file():
+        problems.append("MICROPY_DIR=%s is not a MicroPython source tree (no ports/esp32/Makefile)" % mp)
+    idf = pathlib.Path(a.idf_path) if a.idf_path else None
+    if idf is None:
+        problems.append("IDF_PATH is not set: ESP-IDF is not installed here. `make firmware` needs ESP-IDF %s "
+                        "(docs/deploy.md, \"Build the MESH_LOCK firmware\"); pass IDF_PATH=~/esp/esp-idf" % IDF_VERSION)
+    elif not (idf / "export.sh").is_file():
+        problems.append("IDF_PATH=%s has no export.sh: not an ESP-IDF installation (need ESP-IDF %s)"
+                        % (idf, IDF_VERSION))
+    if shutil.which("git") is None:
+        problems.append("git not found: needed to apply boards/patches/")
+    if problems:
+        raise Fail(*problems)
+    print("== MESH_LOCK firmware: patch %s, freeze lib/ + firmware/, build with ESP-IDF at %s" % (mp, idf))
+    for patch in PATCHES:
+        rel = patch.relative_to(ROOT)
+        if git_apply(mp, patch, "--check").returncode == 0:
+            run(["git", "-C", mp, "apply", patch], a.dry_run)
+        elif git_apply(mp, patch, "--reverse", "--check").returncode == 0:
+            print("== %s is already applied" % rel)
+        else:
+            raise Fail("%s does not apply to %s: it is made for MicroPython %s (git -C %s checkout %s)"
+                       % (rel, mp, MICROPYTHON_TAG, mp, MICROPYTHON_TAG))
+    port_dir = mp / "ports" / "esp32"
+    build = ("source %s/export.sh >/dev/null && make -C %s/mpy-cross && "
+             "make -C %s BOARD_DIR=%s submodules && make -C %s BOARD_DIR=%s"
+             % tuple(shlex.quote(str(x)) for x in (idf, mp, port_dir, BOARD_DIR, port_dir, BOARD_DIR)))
+    run(["bash", "-c", build], a.dry_run)
+    built = port_dir / "build-MESH_LOCK" / "firmware.bin"
+    print("$ cp %s %s" % (built, FIRMWARE_OUT.relative_to(ROOT)))
+    if not a.dry_run:
+        FIRMWARE_OUT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built, FIRMWARE_OUT)
+    print("== built %s: `make flash PORT=...` writes it" % FIRMWARE_OUT.relative_to(ROOT))
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="step", required=True)
+    for name, fn in (("firmware", cmd_firmware), ("flash", cmd_flash), ("deploy", cmd_deploy),
+                     ("repl", cmd_repl), ("factory", cmd_factory)):
+        s = sub.add_parser(name)
+        s.set_defaults(fn=fn)
+        s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+        if name != "firmware":
+            s.add_argument("--port", default="")
+    sub.choices["firmware"].add_argument("--micropy-dir", default="")
+    sub.choices["firmware"].add_argument("--idf-path", default="")
+    sub.choices["flash"].add_argument("--firmware", default="")
+    sub.choices["flash"].add_argument("--erase", default="1")
+    sub.choices["factory"].add_argument("--csv", default="")
+    sub.choices["factory"].add_argument("--lock", default="")
+    return p
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    try:
+        a.fn(a)
+    except Fail as e:
+        for m in e.messages:
+            print("error: %s" % m, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
