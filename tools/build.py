@@ -102,7 +102,7 @@ def main():
     except BuildError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    text, total = report(sizes)
+    text, total = report(sizes, BUDGET)
     print(text)
     if total > BUDGET:
         print("error: compiled lib + firmware is %d bytes, over the %d-byte budget" % (total, BUDGET), file=sys.stderr)
