@@ -81,13 +81,15 @@ class Flash:
 
     # ---- persistence (host file; replaced atomically so the host itself never tears it) ----
     def _read(self):
+        # a memory-only partition keeps `disk` across power cycles; a file-backed one re-reads the file
+        if not self.path:
+            return
         self.disk = {}
-        if self.path:
-            try:
-                with open(self.path) as f:
-                    self.disk = json.load(f)
-            except OSError:
-                pass  # no file yet: an erased partition
+        try:
+            with open(self.path) as f:
+                self.disk = json.load(f)
+        except OSError:
+            pass  # no file yet: an erased partition
         for keys in self.disk.values():
             for item in keys.values():
                 if item[0] != "i32" and isinstance(item[1], str):
