@@ -115,3 +115,110 @@ def test_pb_gatt_mutated_corpus(mpy):
         for k, v in mpy.call("bearer_helpers.fuzz_gatt", values, rng.choice([23, 23, 30, 69, 185])).items():
             totals[k] += v
     assert totals["pdu"] > 500 and totals["close"] > 100 and totals["notify"] > 500, totals
+
+
+# ---- interop over a lossy channel: the device in MicroPython, tools/hostprov as the provisioner ----
+sys.path.insert(0, str(ROOT / "tools"))
+from hostprov import pb_adv as host_adv  # noqa: E402
+from hostprov import pb_gatt as host_gatt  # noqa: E402
+from hostprov.protocol import Provisioner  # noqa: E402
+
+
+def _provisioner(rng):
+    return Provisioner(rng.randbytes(16), rng.randrange(0x1000), rng.randrange(1 << 32), rng.randrange(1, 0x7FFF))
+
+
+def _check_provisioned(mpy, prov):
+    assert prov.state == "complete", (prov.state, prov.error)
+    rec = mpy.call("bearer_helpers.dev_record")
+    for k in ("net_key", "net_key_index", "iv_index", "address", "dev_key"):
+        assert rec[k] == prov.result[k], k
+
+
+def _adv_session(mpy, seed, loss):
+    rng = random.Random(seed)
+    prov, host = _provisioner(rng), host_adv.Link(bh.UUID, rand=rng.randbytes)
+    dev_frames, _, _, dev_deadline = mpy.call("bearer_helpers.dev_new")
+    host.open(0)
+    # air: (time, to_device, pdu). Each side has one advertiser: its PDUs go out in order, each twice,
+    # >= 20 ms apart (plus the controller's 0-10 ms advDelay).
+    air, now, closed, last, lost = [], 0, False, {True: 0, False: 0}, 0
+
+    def put(to_dev, frames):
+        for f in frames:
+            for _ in range(2):
+                last[to_dev] = max(now, last[to_dev] + 20) + rng.randrange(11)
+                air.append((last[to_dev], to_dev, f))
+
+    while now < 60_000 and not closed:
+        put(True, host.take_frames())
+        put(False, [f for f, _urgent in dev_frames])
+        dev_frames = []
+        times = [t for t in (dev_deadline, host.deadline()) if t is not None] + [t for t, _, _ in air]
+        now = max(now, min(times)) if times else now + 100
+        due = sorted(a for a in air if a[0] <= now)
+        air = [a for a in air if a[0] > now]
+        events = host.poll(now)
+        for _t, to_dev, f in due:
+            if rng.random() < loss:
+                lost += 1
+                continue
+            if to_dev:
+                out = mpy.call("bearer_helpers.dev_adv", now, f)
+                dev_frames += out[0]
+                dev_deadline = out[3]
+            else:
+                events += host.receive(now, f)
+        out = mpy.call("bearer_helpers.dev_poll", now)
+        dev_frames += out[0]
+        dev_deadline = out[3]
+        for ev in events:
+            if ev[0] == "open":
+                prov.start()
+            elif ev[0] == "pdu":
+                prov.receive(ev[1])
+            else:
+                closed = True
+        for pdu in prov.take_outgoing():
+            host.send(now, pdu)
+        if prov.close_reason is not None and host.state == "open":
+            host.close(now, prov.close_reason)
+            closed = True
+    _check_provisioned(mpy, prov)
+    return now, lost
+
+
+def test_pb_adv_interop_lossy(mpy):
+    # 30 % of transmissions lost, every PDU sent twice: only retransmission, re-acks and reassembly get through.
+    lost = 0
+    for seed in range(8):
+        lost += _adv_session(mpy, seed, 0.3)[1]
+    assert lost > 100  # the channel really lost frames
+
+
+def test_pb_gatt_interop(mpy):
+    for seed, mtu in enumerate((23, 24, 40, 69, 185, 517)):
+        rng = random.Random(seed)
+        prov, cli = _provisioner(rng), host_gatt.Client(mtu)
+        mpy.call("bearer_helpers.dev_new")
+        mpy.call("bearer_helpers.dev_gatt", 0, "connect")
+        mpy.call("bearer_helpers.dev_gatt", 0, "mtu", mtu)
+        prov.start()
+        now, writes = 0, []
+        while prov.state not in ("complete", "failed") and now < 10_000:
+            writes += [v for pdu in prov.take_outgoing() for v in cli.send(pdu)]
+            now += 30
+            notes = []
+            for v in writes:
+                assert len(v) <= mtu - 3
+                _, n, drops, _ = mpy.call("bearer_helpers.dev_gatt", now, "write", v)
+                assert drops == []
+                notes += n
+            writes = []
+            for v in notes:
+                assert len(v) <= mtu - 3
+                for ev in cli.receive(now, v):
+                    assert ev[0] == "pdu"
+                    prov.receive(ev[1])
+        _check_provisioned(mpy, prov)
+        mpy.call("bearer_helpers.dev_gatt", now, "disconnect")

@@ -132,3 +132,55 @@ class MemStore:
 
     def erase(self):
         self.record = None
+
+
+# ---- a device held across RPC calls, for the interop test against tools/hostprov (tests/test_bearer_fuzz.py) ----
+_dev = {}
+
+
+def dev_new(mtu=23):
+    """A fresh unprovisioned device (random key pair, os.urandom) behind both bearers."""
+    from mesh import prov_pdu
+    from mesh.link import Link
+    from mesh.provisionee import Provisionee
+
+    log.sink = _quiet
+    store = MemStore()
+    link = Link(Provisionee({"algorithms": prov_pdu.ALGS_CMAC}, store), PbAdv(UUID), PbGatt(mtu))
+    _dev.update(link=link, store=store)
+    return _dev_run(0)
+
+
+def _dev_run(now):
+    link = _dev["link"]
+    link.poll(now)
+    while link.deadline() == 0:  # key generation / ECDH slices
+        link.poll(now)
+    return [link.take_adv_frames(), [v for c, v in link.take_notifications()], link.take_disconnects(),
+            link.deadline()]
+
+
+def dev_adv(now, frame):
+    _dev["link"].adv_receive(now, frame)
+    return _dev_run(now)
+
+
+def dev_gatt(now, what, value=None):
+    link = _dev["link"]
+    if what == "connect":
+        link.gatt_connected(now, 1)
+    elif what == "mtu":
+        link.gatt_mtu(1, value)
+    elif what == "write":
+        link.gatt_write(now, 1, value)
+    else:
+        link.gatt_disconnected(now, 1)
+    return _dev_run(now)
+
+
+def dev_poll(now):
+    return _dev_run(now)
+
+
+def dev_record():
+    return _dev["store"].record
