@@ -16,7 +16,7 @@ CONN, CONN2 = 1, 2
 
 def _link():
     store = MemStore()
-    prov = Provisionee({"algorithms": P.ALGS_CMAC}, store, rand=lambda n: h(V["RandomDevice"])[:n],
+    prov = Provisionee({"algorithms": P.ALGS_CMAC}, store, rand=lambda n: (h(V["RandomDevice"]) * 2)[:n],
                        keypair=(h(V["PrivateKeyDevice"]), h(V["PublicKeyDeviceX"] + V["PublicKeyDeviceY"])))
     return Link(prov, PbAdv(UUID, rand=lambda n: bytes(n)), PbGatt()), store
 
