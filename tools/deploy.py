@@ -155,7 +155,8 @@ def cmd_factory(a):
 
 # --- deploy / repl --------------------------------------------------------------------------------------------
 
-def device_files(device=DEVICE):
+def device_files(device=None):
+    device = device or DEVICE
     return sorted(str(p.relative_to(device)).replace(os.sep, "/") for p in device.rglob("*") if p.is_file())
 
 
