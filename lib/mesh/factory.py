@@ -12,15 +12,15 @@ from mesh import log
 
 NAMESPACE = "factory"
 _TAG = "factory"
-_P256_N = const(0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551)  # group order
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256 group order (a bigint: not a const)
 _I32_MAX = const(0x7FFFFFFF)
 
 # blobs: NVS key -> accepted lengths
-_BLOBS = (("uuid_secret", range(16, 65)), ("static_oob", (16, 32)), ("oob_priv", (32,)), ("oob_pub", (64,)))
+BLOBS = (("uuid_secret", range(16, 65)), ("static_oob", (16, 32)), ("oob_priv", (32,)), ("oob_pub", (64,)))
 # capability overrides (i32), named as the provisionee's config keys (docs/provisioning.md), with their ranges
 # from the Provisioning Capabilities PDU (§5.4.1.2); a range ending 2**n - 1 is a bit field whose RFU bits are
 # prohibited.
-_CAPS = (("elements", 1, 255), ("algorithms", 1, 0x03), ("oob_required", 0, 1), ("output_size", 0, 8),
+CAPS = (("elements", 1, 255), ("algorithms", 1, 0x03), ("oob_required", 0, 1), ("output_size", 0, 8),
          ("output_actions", 0, 0x1F), ("input_size", 0, 8), ("input_actions", 0, 0x0F))
 _ESP_ERR_NVS_NOT_FOUND = const(0x1102)
 
@@ -84,7 +84,7 @@ def load(nvs):
         log.info(_TAG, "no factory data: defaults")
         return fd
     blobs = {}
-    for key, lengths in _BLOBS:
+    for key, lengths in BLOBS:
         v = _read(fd, nvs, key, True)
         if v is not None and len(v) not in lengths:
             _problem(fd, key, "has a bad length (%d bytes)" % len(v))
@@ -92,7 +92,7 @@ def load(nvs):
         blobs[key] = v
     fd.uuid_secret, fd.static_oob = blobs["uuid_secret"], blobs["static_oob"]
     priv, pub = blobs["oob_priv"], blobs["oob_pub"]
-    if priv is not None and not 0 < int.from_bytes(priv, "big") < _P256_N:
+    if priv is not None and not 0 < int.from_bytes(priv, "big") < P256_N:
         _problem(fd, "oob_priv", "is not a P-256 private key")
         priv = None
     if (priv is None) != (pub is None):
@@ -108,7 +108,7 @@ def load(nvs):
     if (fd.room is None) != (fd.floor is None):
         _problem(fd, "room/floor", "come as a pair; one is missing (no hotel check)")
         fd.room = fd.floor = None
-    for key, lo, hi in _CAPS:
+    for key, lo, hi in CAPS:
         v = _read(fd, nvs, key, False)
         if v is None:
             continue
