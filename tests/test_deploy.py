@@ -111,16 +111,36 @@ def test_factory_lists_everything_missing_at_once(capsys):
     assert "PORT is not set" in err and "CSV is not set" in err and "LOCK is not set" in err
 
 
-def test_factory_writes_the_image_at_the_nvs_partition_offset(capsys, tmp_path):
+def test_factory_writes_the_lock_image_at_the_nvs_partition_offset(capsys, tmp_path):
     csv = tmp_path / "locks.csv"
-    csv.write_text("lock\n101\n")
-    if not (deploy.ROOT / "tools" / "factory.py").exists():
-        pytest.skip("tools/factory.py (key-store issue) not in the tree yet: only the missing-input path is checked")
+    csv.write_text("lock_id,static_oob\n101,%s\n102,\n" % ("ab" * 16))
     rc, out, _ = run(capsys, "factory", "--port", "/dev/ttyUSB0", "--csv", str(csv), "--lock", "101", "--dry-run")
     assert rc == 0
     cmds = [line for line in out.splitlines() if line.startswith("$ ")]
-    assert "tools/factory.py --csv %s --lock 101 --out" % csv in cmds[0]
-    assert cmds[1].endswith("write-flash 0x9000 %s" % (deploy.ROOT / "build" / "factory" / "101.bin"))
+    assert "tools/factory.py %s --out %s --size 0x6000" % (csv, deploy.ROOT / "build" / "factory") in cmds[0]
+    assert cmds[1].endswith("--chip esp32 --port /dev/ttyUSB0 --baud 460800 write-flash 0x9000 %s"
+                            % (deploy.ROOT / "build" / "factory" / "101.bin"))
+
+
+def test_factory_refuses_an_unknown_lock_and_secrets_nobody_kept(capsys, tmp_path):
+    csv = tmp_path / "locks.csv"
+    csv.write_text("lock_id,uuid_secret\n101,random\n")
+    rc, _, err = run(capsys, "factory", "--port", "/dev/ttyUSB0", "--csv", str(csv), "--lock", "999", "--dry-run")
+    assert rc == 2 and "LOCK=999 is not a lock_id" in err
+    rc, _, err = run(capsys, "factory", "--port", "/dev/ttyUSB0", "--csv", str(csv), "--lock", "101", "--dry-run")
+    assert rc == 2 and "`random` cells (uuid_secret)" in err and "--completed" in err
+
+
+def test_factory_generates_a_real_image_of_exactly_the_nvs_size(tmp_path):
+    # The generator of the key-store issue, as `make factory` runs it: the image it gives is what gets flashed.
+    if not (deploy.ROOT / "tools" / "factory.py").exists():
+        pytest.skip("tools/factory.py (key-store issue) is not in this tree")
+    csv = tmp_path / "locks.csv"
+    csv.write_text("lock_id,static_oob\n101,%s\n" % ("cd" * 16))
+    p = subprocess.run([sys.executable, str(deploy.ROOT / "tools" / "factory.py"), str(csv), "--out",
+                        str(tmp_path / "out"), "--size", "0x%X" % deploy.NVS_SIZE], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "out" / "101.bin").stat().st_size == deploy.NVS_SIZE
 
 
 def test_firmware_without_idf_says_esp_idf_is_not_installed(capsys):

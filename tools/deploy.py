@@ -12,6 +12,7 @@ commands without running them (no board needed). Exit status: 0 done, 1 a comman
 """
 
 import argparse
+import csv
 import os
 import pathlib
 import shlex
@@ -122,6 +123,15 @@ def cmd_flash(a):
 
 # --- factory --------------------------------------------------------------------------------------------------
 
+def factory_rows(path):
+    """lock_id -> row of the factory CSV (tools/factory.py's format), or Fail with what is wrong."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "lock_id" not in rows[0]:
+        raise Fail("CSV=%s has no `lock_id` column: see tools/factory.py for the format" % path)
+    return {r["lock_id"]: r for r in rows}
+
+
 def cmd_factory(a):
     problems = []
     if not a.port:
@@ -131,18 +141,28 @@ def cmd_factory(a):
     elif not pathlib.Path(a.csv).is_file():
         problems.append("CSV=%s does not exist" % a.csv)
     if not a.lock:
-        problems.append("LOCK is not set: the id of one row of CSV (its `lock` column)")
+        problems.append("LOCK is not set: the lock_id of one row of CSV")
     gen = ROOT / "tools" / "factory.py"
     if not gen.exists():
         problems.append("tools/factory.py (the factory-data generator of the key-store issue) is not in this tree")
     if problems:
         raise Fail(*problems)
+    row = factory_rows(a.csv).get(a.lock)
+    if row is None:
+        raise Fail("LOCK=%s is not a lock_id of %s" % (a.lock, a.csv))
+    drawn = sorted(k for k, v in row.items() if (v or "").strip().lower() == "random")
+    if drawn:
+        # Drawing secrets here would put values on the lock that nobody kept (the hotel needs them).
+        raise Fail("lock %s has `random` cells (%s): draw them once and keep the result, "
+                   "`python tools/factory.py %s --completed locks-full.csv`, then `make factory CSV=locks-full.csv ...`"
+                   % (a.lock, ", ".join(drawn), a.csv))
     port = check_port(a.port, "factory", a.dry_run)
-    out = ROOT / "build" / "factory" / ("%s.bin" % a.lock)
-    print("== factory data of lock %s from %s -> %s, written to the NVS partition (0x%X, 0x%X bytes) on %s" % (
-        a.lock, a.csv, out.relative_to(ROOT), NVS_OFFSET, NVS_SIZE, port))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run([sys.executable, gen, "--csv", a.csv, "--lock", a.lock, "--out", out], a.dry_run)
+    out_dir = ROOT / "build" / "factory"
+    out = out_dir / ("%s.bin" % a.lock)
+    print("== factory data of lock %s from %s -> %s, written to the NVS partition (0x%X, 0x%X bytes) on %s;"
+          " this replaces all of NVS, keys included: the lock starts unprovisioned" % (
+              a.lock, a.csv, out.relative_to(ROOT), NVS_OFFSET, NVS_SIZE, port))
+    run([sys.executable, gen, a.csv, "--out", out_dir, "--size", "0x%X" % NVS_SIZE], a.dry_run)
     if not a.dry_run:
         size = out.stat().st_size if out.exists() else 0
         if size != NVS_SIZE:
