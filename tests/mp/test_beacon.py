@@ -130,3 +130,29 @@ def test_oob_bits_are_distinct_single_bits():
         assert v & (v - 1) == 0 and not seen & v
         seen |= v
     assert seen == 0xF9FF  # bits 9 and 10 RFU
+
+
+def test_parsers_answer_value_error_or_a_result_for_any_input():
+    # Mutated and random inputs (deterministic LCG): every parser either returns or raises ValueError.
+    seeds = [beacon.unprovisioned_beacon(UUID, 0xA040), beacon.unprovisioned_beacon(UUID, 0x4020, URI),
+             beacon.uri_advert(URI), beacon.pb_gatt_adv(UUID, 0x4020), beacon.uri_advert("bluetooth:x")]
+    parsers = (beacon.parse_unprovisioned_beacon, beacon.parse_uri_advert, beacon.parse_pb_gatt_adv,
+               beacon.ad_structures, beacon.decode_uri)
+    x = 12345
+    ok = 0
+    for n in range(1500):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        d = bytearray(seeds[n % len(seeds)])
+        if n % 3 == 0:  # flip one byte
+            d[x % len(d)] ^= 1 + (x >> 8) % 255
+        elif n % 3 == 1:  # truncate or extend
+            d = d[:x % (len(d) + 1)] + bytes((x >> 8) % 3)
+        else:  # random bytes of random length
+            d = bytearray(((x >> (i % 24)) + i * 7) & 0xFF for i in range(x % 34))
+        for p in parsers:
+            try:
+                p(bytes(d))
+                ok += 1
+            except ValueError:
+                pass
+    assert ok > 100  # some mutations still parse (e.g. a flipped UUID byte)

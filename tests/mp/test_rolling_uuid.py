@@ -47,7 +47,7 @@ def test_counter_bumps_at_boot_and_every_period():
     # reboots every few minutes still move the UUID on
     seen = set()
     stored = 0
-    for boot in range(5):
+    for _boot in range(5):
         c = ru.PeriodCounter(stored, boot_ms=0)
         stored = c.period(120_000)
         seen.add(ru.derive(SECRET, stored))
