@@ -81,17 +81,10 @@ def airtime(cfg, hours=1, seed=1):
 
 _MP_SNIPPET = """
 import sys, time
-sys.path.insert(0, 'lib')
+sys.path[:0] = ['lib', 'tests/mp']
 from mesh import adv
-class R:
-    def __init__(s): s.x = 1
-    def __call__(s, n):
-        o = bytearray(n)
-        for i in range(n):
-            s.x = (s.x * 1664525 + 1013904223) & 0xFFFFFFFF
-            o[i] = s.x >> 24
-        return bytes(o)
-s = adv.Scheduler(bytes(16), 0, None, None, R())
+from adv_helpers import Rand
+s = adv.Scheduler(bytes(16), 0, None, None, Rand(1))
 s.enable(0)
 t = 0
 n = 0
