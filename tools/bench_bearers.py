@@ -7,8 +7,10 @@ is the §8.7 sample pair, injected, so no key generation either).
 
 Channel models (deliberately simple):
 - PB-ADV: each side has one advertising set and sends one PB-ADV PDU per advertising event, events >= 20 ms
-  apart; every PDU a bearer hands over is sent `count` times (the scheduler's burst, lib/mesh/adv.py default 3);
-  acks jump the queue. Every transmission is lost independently with probability `loss` at the receiver.
+  apart; every PDU a bearer hands over is sent `count` times (acks `ack_count` times) and acks jump the queue.
+  The "mesh.adv" rows put the device's real scheduler (lib/mesh/adv.py, default configuration: bursts, response
+  jitter, beacon/PB-GATT adverts sharing the set) in place of that model on the device side. Every
+  transmission is lost independently with probability `loss` at the receiver.
 - PB-GATT: connection interval 30 ms (typical phone), at most 4 ATT PDUs per direction per connection event,
   ATT_MTU 23 (no exchange). A lost link-layer packet is retransmitted by the controller at the next event (the
   link is reliable: loss costs time, never data); what one side produces goes out from the next event on.
@@ -31,7 +33,7 @@ from hostprov import pb_adv as host_adv  # noqa: E402
 from hostprov import pb_gatt as host_gatt  # noqa: E402
 from hostprov.protocol import Provisioner  # noqa: E402
 
-from mesh import log  # noqa: E402
+from mesh import adv, log  # noqa: E402
 from mesh import prov_pdu as P  # noqa: E402
 from mesh.link import Link  # noqa: E402
 from mesh.pb_adv import PbAdv  # noqa: E402
@@ -106,7 +108,7 @@ class _Adverts:
             else:
                 self.normal.append([pdu, self.count])
 
-    def due(self):
+    def due(self, now):
         return self.next_ok if self.urgent or self.normal else None
 
     def transmit(self, now):
@@ -119,10 +121,43 @@ class _Adverts:
         return item[0]
 
 
-def run_adv(seed, loss, count, ack_count):
+class _Scheduler:
+    """The device's real advertising scheduler (mesh.adv.Scheduler, default configuration: bursts, response
+    jitter, beacon and PB-GATT adverts sharing the set): a new PB-ADV Advert is one transmission."""
+
+    def __init__(self, rng, dev):
+        self.s, self.dev = adv.Scheduler(UUID, 0, rand=rng.randbytes), dev
+        self.cur, self.sent, self.link = None, 0, None
+        self.s.enable(0)
+
+    def queue(self, now, frames):
+        if self.dev.bearer != self.link:  # what node.py will tell the scheduler
+            if self.dev.bearer is not None:
+                self.s.link_opened(now)
+            else:
+                self.s.link_closed(now, self.dev.prov.is_provisioned)
+            self.link = self.dev.bearer
+        for pdu, urgent in frames:
+            self.s.queue(now, pdu, urgent)
+
+    def due(self, now):
+        d = self.s.deadline()
+        return None if d is None else max(d, now)
+
+    def transmit(self, now):
+        a = self.s.poll(now)
+        new, self.cur = a is not None and a is not self.cur, a
+        if new and a.data[1] == 0x29:
+            self.sent += 1
+            return a.data[2:]
+        return None
+
+
+def run_adv(seed, loss, count, ack_count, scheduler=False):
     rng = random.Random(seed)
     dev, host, prov = _device(rng), host_adv.Link(UUID, rand=rng.randbytes), _provisioner()
-    d_air, p_air = _Adverts(count, ack_count, rng.randrange(ADV_EVENT_MS)), _Adverts(count, ack_count, 0)
+    d_air = _Scheduler(rng, dev) if scheduler else _Adverts(count, ack_count, rng.randrange(ADV_EVENT_MS))
+    p_air = _Adverts(count, ack_count, 0)
     done = None
 
     def host_events(now, events):
@@ -143,14 +178,14 @@ def run_adv(seed, loss, count, ack_count):
     host.open(0)
     host_events(0, [])
     now = 0
-    while now < LIMIT_MS and (done is None or p_air.due() is not None):
-        times = [t for t in (d_air.due(), p_air.due(), dev.deadline(), host.deadline()) if t is not None]
+    while now < LIMIT_MS and (done is None or p_air.due(now) is not None):
+        times = [t for t in (d_air.due(now), p_air.due(now), dev.deadline(), host.deadline()) if t is not None]
         now = max(now, min(times))
-        if d_air.due() == now:
+        if d_air.due(now) == now:
             f = d_air.transmit(now)
-            if rng.random() >= loss:
+            if f is not None and rng.random() >= loss:
                 host_events(now, host.receive(now, f))
-        if p_air.due() == now:
+        if p_air.due(now) == now:
             f = p_air.transmit(now)
             if rng.random() >= loss:
                 dev.adv_receive(now, f)
@@ -227,6 +262,10 @@ def main(argv):
             res = [run_adv(seed, loss, count, ack_count) for seed in range(runs)]
             target = 1000 if loss == 0 else 3000
             _row("PB-ADV  loss %2d%%  burst %d, acks %d" % (loss * 100, count, ack_count), res, target)
+    count = adv.DEFAULTS["pb_adv_count"]
+    for loss in (0.0, 0.10):
+        res = [run_adv(seed, loss, count, count, scheduler=True) for seed in range(runs)]
+        _row("PB-ADV  loss %2d%%  mesh.adv, prov %d" % (loss * 100, count), res, 1000 if loss == 0 else 3000)
     for mtu in (23, 69):
         for loss in (0.0, 0.10):
             res = [run_gatt(seed, loss, mtu) for seed in range(runs)]
