@@ -120,6 +120,7 @@ def _inv_steps(z):
     x6 = pow(x3, 1 << 3, p) * x3 % p
     x12 = pow(x6, 1 << 6, p) * x6 % p
     x15 = pow(x12, 1 << 3, p) * x3 % p
+    yield
     x30 = (yield from _sqr_steps(x15, 15)) * x15 % p
     x32 = pow(x30, 1 << 2, p) * x2 % p
     r = (yield from _sqr_steps(x32, 32)) * z % p  # exponent so far: ffffffff 00000001
