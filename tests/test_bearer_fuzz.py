@@ -23,7 +23,7 @@ import bearer_helpers as bh
 EXCHANGE = [f for who, name, f in bh.exchange()]
 PROV = [f for who, name, f in bh.exchange() if who == "prov"]
 GATT = bh.gatt_segments()
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def adv_frame():
