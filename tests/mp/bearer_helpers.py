@@ -44,8 +44,9 @@ def _quiet(line):
     pass
 
 
-def _check_event(ev):
-    # The only outcomes a bearer may produce: ("open",), ("pdu", non-empty bytes), ("close", int).
+def _check_event(ev, counts):
+    # The only outcomes a bearer may produce: ("open",), ("pdu", 1..65 octets), ("close", int).
+    counts[ev[0]] += 1
     assert isinstance(ev, tuple), ev
     if ev[0] == "open":
         assert len(ev) == 1
@@ -65,8 +66,7 @@ def fuzz_adv(frames, uuid=None, step_ms=7):
         now += step_ms
         evs = a.receive(now, f) + a.poll(now)
         for ev in evs:
-            _check_event(ev)
-            counts[ev[0]] += 1
+            _check_event(ev, counts)
             if ev[0] == "open":
                 assert not is_open
                 is_open = True
@@ -79,11 +79,11 @@ def fuzz_adv(frames, uuid=None, step_ms=7):
         if i % 50 == 49:
             now += 31000  # let retransmission and the 30 s timeout run
             for ev in a.poll(now):
-                _check_event(ev)
-                counts[ev[0]] += 1
+                _check_event(ev, counts)
                 is_open = False
         for pdu, urgent in a.take_frames():
             assert isinstance(pdu, bytes) and 6 <= len(pdu) <= 29 and urgent in (True, False)
+            assert not urgent or len(pdu) == 6 and pdu[5] in (0x01, 0x07)  # only acks jump the queue
             counts["frames"] += 1
         assert is_open == (a.state == 1)
     return counts
@@ -95,13 +95,12 @@ def fuzz_gatt(values, mtu=23, step_ms=7):
     g = PbGatt(mtu)
     now, counts = 0, {"open": 0, "pdu": 0, "close": 0, "notify": 0}
     for ev in g.connected(now):
-        counts[ev[0]] += 1
+        _check_event(ev, counts)
     for v in values:
         now += step_ms
         evs = g.receive(now, v) + g.poll(now)
         for ev in evs:
-            _check_event(ev)
-            counts[ev[0]] += 1
+            _check_event(ev, counts)
             if ev[0] == "pdu":
                 assert len(ev[1]) <= 65
                 for n in g.send(now, b"\x01" + ev[1]):
@@ -110,11 +109,10 @@ def fuzz_gatt(values, mtu=23, step_ms=7):
             elif ev[0] == "close":
                 assert g.disconnected(now) == []
                 for e2 in g.connected(now):
-                    counts[e2[0]] += 1
+                    _check_event(e2, counts)
     now += 21000
     for ev in g.poll(now):
-        _check_event(ev)
-        counts[ev[0]] += 1
+        _check_event(ev, counts)
     return counts
 
 
