@@ -51,7 +51,7 @@ def test_more_locks_lose_more_and_jitter_beats_fixed_when_switched_on_together()
     jitter = density.simulate(60, {"gatt": False}, "together", 30_000, seed=1)
     assert jitter["delivered"] > fixed["delivered"] + 0.15
     # PB-GATT connectable advertising is interference for everybody's beacons
-    gatt = density.simulate(60, {"gatt_fast_for_ms": 60_000, "gatt_slow_ms": 1000}, "together", 30_000, seed=1)
+    gatt = density.simulate(60, {"gatt_fast_ms": 100, "gatt_slow_ms": 1000}, "together", 30_000, seed=1)
     assert gatt["delivered"] < jitter["delivered"] - 0.1
 
 

@@ -37,7 +37,7 @@ HOUR_MS = 3_600_000
 
 CONFIGS = [
     ("defaults", {}),
-    ("PB-GATT as Zephyr (100 ms for 60 s, then 1 s)", {"gatt_fast_for_ms": 60_000, "gatt_slow_ms": 1000}),
+    ("PB-GATT as Zephyr (100 ms for 60 s, then 1 s)", {"gatt_fast_ms": 100, "gatt_slow_ms": 1000}),
     ("no PB-GATT", {"gatt": False}),
     ("no PB-GATT, backoff x16 (stalled provisioner)", {"gatt": False, "interval_min_ms": 1600,
                                                        "interval_max_ms": 1760, "backoff_max_ms": 1760}),

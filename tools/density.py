@@ -136,7 +136,8 @@ def _pct(xs, p):
 VARIANTS = [
     ("defaults: jitter", {}),
     ("fixed 100 ms, fixed windows", FIXED),
-    ("jitter, PB-GATT as Zephyr (100 ms for 60 s, then 1 s)", {"gatt_fast_for_ms": 60_000, "gatt_slow_ms": 1000}),
+    ("jitter, PB-GATT as Zephyr (100 ms for 60 s, then 1 s)", {"gatt_fast_ms": 100, "gatt_slow_ms": 1000}),
+    ("jitter, PB-GATT 100 ms for 10 s, then 2 s", {"gatt_fast_ms": 100, "gatt_fast_for_ms": 10_000}),
     ("jitter, no PB-GATT", {"gatt": False}),
     ("fixed, no PB-GATT", dict(FIXED, gatt=False)),
 ]

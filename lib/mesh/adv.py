@@ -51,14 +51,14 @@ DEFAULTS = {
     "pb_adv_count": 2,
     "pb_adv_spacing_ms": 20,
     "response_jitter_ms": 50,
-    # PB-GATT connectable advertising outside beacon windows: fast for gatt_fast_for_ms after enabling (and after
-    # each link closes), then slow. Zephyr uses 100 ms for 60 s then 1 s; with many locks in range that much
-    # connectable advertising costs the beacons of all of them (density study), hence 10 s, then 2 s.
+    # PB-GATT connectable advertising outside beacon windows: fast for the first 60 s after enabling (and after
+    # each link closes), then slow. Zephyr uses 100 ms then 1 s; with many locks in range that much connectable
+    # advertising costs the beacons of all of them (density study), hence 500 ms, then 2 s.
     "beacon": True,
     "gatt": True,
-    "gatt_fast_ms": 100,
+    "gatt_fast_ms": 500,
     "gatt_slow_ms": 2000,
-    "gatt_fast_for_ms": 10000,
+    "gatt_fast_for_ms": 60000,
 }
 
 _TAG = "adv"
