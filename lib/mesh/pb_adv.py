@@ -81,10 +81,11 @@ class _Fail(Exception):
 
 
 class PbAdv:
-    """One PB-ADV link at a time, as a provisionee. `uuid` (16 bytes) may be replaced while IDLE."""
+    """One PB-ADV link at a time, as a provisionee. `uuid`: 16 bytes, or an object whose .uuid is the current
+    UUID (mesh.rolling_uuid.RollingUuid, which the scheduler freezes while a link is open); read at Link Open."""
 
     def __init__(self, uuid, rand=os.urandom):
-        self.uuid = bytes(uuid)
+        self.uuid = uuid
         self._rand = rand
         self._urgent = []  # acks: they go on air before anything else (§5.3.2)
         self._ack, self._ack_at = None, 0  # the last ack queued, and when
@@ -132,7 +133,8 @@ class PbAdv:
                 if link_id == self.link_id:  # our Link Ack was lost: ack again (§5.3.1.4.2)
                     self._queue_ack(now_ms, link_id + b"\x00\x07")
                 return []
-            if body != self.uuid:
+            u = self.uuid
+            if body != (u if isinstance(u, (bytes, bytearray)) else u.uuid):
                 return []
             self._reset()
             self.state, self.link_id = OPEN, link_id

@@ -242,3 +242,16 @@ def test_transaction_numbers_wrap():
         assert frames[1][0][4] == 0x80 | (i & 0x7F)
         a.receive(i, LINK + bytes((0x80 | (i & 0x7F), 1)))
         assert not a.tx_pending
+
+
+def test_uuid_from_a_rolling_uuid_object():
+    class Rolling:
+        uuid = UUID
+
+    src = Rolling()
+    a = PbAdv(src, rand=_zero)
+    link_open = exchange()[0][2]
+    src.uuid = bytes(16)  # the UUID rolled: Link Opens for the old one are not ours any more
+    assert a.receive(0, link_open) == []
+    src.uuid = UUID
+    assert a.receive(1, link_open) == [("open",)]
