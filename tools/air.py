@@ -109,7 +109,11 @@ class Link:
 
 
 class Hub:
-    def __init__(self, loss=0.0, seed=None, conn_interval_ms=CONN_INTERVAL_MS):
+    def __init__(self, loss=0.0, seed=None, conn_interval_ms=CONN_INTERVAL_MS, clock=None):
+        """clock: None for real time, or a function returning microseconds; then nothing is scheduled and the
+        caller runs tick() whenever `wake` (the next due time, or None) has come (simulated-time tests)."""
+        self._clock = clock
+        self.wake = None
         self.loss = float(loss)
         self.rand = random.Random(seed)
         self.conn_interval_us = int(conn_interval_ms * 1000)
@@ -128,17 +132,22 @@ class Hub:
 
     # -- clock and scheduling -------------------------------------------------------------------------------
     def now(self):
+        if self._clock is not None:
+            return self._clock()
         return int((time.monotonic() - self.t0) * 1_000_000)
 
     def _wake_at(self, t_us):
         t_us = max(t_us, self._last_tick + BATCH_US)
+        if self._clock is not None:
+            self.wake = t_us if self.wake is None else min(self.wake, t_us)
+            return
         if self._timer_at is not None and self._timer_at <= t_us:
             return
         if self._timer is not None:
             self._timer.cancel()
         loop = asyncio.get_running_loop()
         self._timer_at = t_us
-        self._timer = loop.call_at(loop.time() + (t_us - self.now()) / 1e6, self._tick)
+        self._timer = loop.call_at(loop.time() + (t_us - self.now()) / 1e6, self.tick)
 
     def _next_wake(self):
         cands = []
@@ -156,8 +165,8 @@ class Hub:
         if cands:
             self._wake_at(min(cands))
 
-    def _tick(self):
-        self._timer = self._timer_at = None
+    def tick(self):
+        self._timer = self._timer_at = self.wake = None
         now = self._last_tick = self.now()
         self._run_adv_events(now)
         self._deliver_packets(now)
@@ -314,6 +323,14 @@ class Hub:
             raise ValueError("unknown op %r" % (op,))
         fn(r, msg, self.now())
 
+    def submit(self, r, msg):
+        """Handle one request from radio r (ValueError/KeyError/TypeError if refused), then send and reschedule."""
+        try:
+            self.handle(r, msg)
+        finally:
+            self.flush()
+            self._next_wake()
+
     def _op_adv(self, r, msg, now):
         interval = msg.get("interval_us")
         r.adv_gen += 1
@@ -454,7 +471,7 @@ class Hub:
             r.send({"op": "ok", "id": msg["id"]})
 
     # -- joining and leaving --------------------------------------------------------------------------------
-    def _join(self, msg, writer):
+    def join(self, msg, writer):
         if msg.get("addr"):
             addr = parse_addr(msg["addr"])
             addr_type = int(msg.get("addr_type", 0))
@@ -495,7 +512,7 @@ class Hub:
                     if radio is None:
                         if msg.get("op") != "hello":
                             raise ValueError("say hello first")
-                        radio = self._join(msg, writer)
+                        radio = self.join(msg, writer)
                     else:
                         self.handle(radio, msg)
                 except (ValueError, KeyError, TypeError) as e:

@@ -203,6 +203,11 @@ class Radio:
     async def stop_scan(self):
         await self.request({"op": "scan", "duration_ms": None})
 
+    def drop_adverts(self):
+        """Forget adverts received so far (e.g. before waiting for a change)."""
+        while not self.adverts.empty():
+            self.adverts.get_nowait()
+
     async def next_advert(self, match=None, timeout=None):
         """The next received advert for which match(advert) is true (others are dropped)."""
 

@@ -58,7 +58,7 @@ _ATTR_DEFAULT_LEN = const(20)  # MP_BLUETOOTH_DEFAULT_ATTR_LEN
 _ATT_MTU_MIN = const(23)
 _MTU_DEFAULT = const(256)  # ESP-IDF NimBLE preferred ATT MTU
 _FIRST_USER_HANDLE = const(10)  # NimBLE puts the GAP (0x1800) and GATT (0x1801) services first
-_CCCD_UUID = const(0x2902)
+_EBUSY = const(16)  # MP_EBUSY; the unix port's errno module lacks the name
 
 # connectable=False: stock MicroPython sends ADV_SCAN_IND (issue 18480); the patched board build ADV_NONCONN_IND.
 nonconn_adv_type = _ADV_NONCONN_IND if os.getenv("AIR_NONCONN_IND") == "1" else _ADV_SCAN_IND
@@ -247,7 +247,7 @@ class _BLE:
     def gatts_register_services(self, services):
         self._check_active()
         if self._advertising or self._scanning or self._conns:
-            raise OSError(errno.EBUSY)  # ble_gatts_reset() refuses while the host is busy
+            raise OSError(_EBUSY)  # ble_gatts_reset() refuses while the host is busy
         values, db, result = {}, [], []
         h = _FIRST_USER_HANDLE
         for svc_uuid, chars in services:
