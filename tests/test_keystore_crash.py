@@ -26,7 +26,7 @@ def test_power_loss_after_every_write_leaves_old_or_new(mpy, tmp_path, scenario,
     old, new = EXPECTED[scenario]
     rows = mpy.call("keystore_helpers.crash_matrix", str(tmp_path / "nvs.json"), durable, torn, scenario)
     assert len(rows) >= 2 and rows[-1][1] is False  # the last k ran the operation to the end
-    for k, crashed, got, recovered in rows:
+    for k, _crashed, got, recovered in rows:
         assert got in (old, new), (k, got, rows)
         assert recovered, (k, rows)
     assert rows[-1][2] == new  # an uninterrupted operation gives the new state
