@@ -5,17 +5,20 @@
 # the ladder, a few squarings of the inversion), so the firmware keeps serving the radio during the ~1 s an ESP32
 # needs. The blocking functions just drive the generators to the end.
 #
-# Speed (see docs/performance.md): MicroPython's big-int `%` costs about two multiplications, and a call to a
-# Python function with more than a handful of locals costs as much as a dozen multiplications (its frame is
-# heap-allocated), so the hot loops are written out inline in the generators instead of calling helpers.
+# Speed (see docs/performance.md): on MicroPython a big-int `%` costs about two multiplications, and a doubling
+# done by calling a helper measured about twice as slow as the same code inline, so the hot loops are written
+# out inline in the generators; the helpers below serve the rare paths and the table.
 # - Jacobian coordinates, doubling with a = -3 (3M+5S, dbl-2001-b); one inversion at the end (Fermat, by an
 #   addition chain whose runs of squarings are done by pow() in C; pow(x, -1, p) returns 0 on the ESP32 port).
 # - Variable point (ECDH): a regular signed 4-bit window (64 digits, all odd and non-zero, from a table of
 #   P, 3P, ..., 15P kept in Jacobian form with Z^2 and Z^3 cached).
 # - Generator (key generation): a 4-tooth comb over a precomputed table of 15 affine points (64 doublings).
-# Timing: ECDH runs the same sequence of field operations for every scalar (no key-dependent branches; the
-# table index is key-dependent). Key generation skips the addition for an all-zero comb column (1 in 16), and
-# big-int arithmetic itself is not constant time. Acceptable for provisioning: keys are ephemeral, one per attempt.
+# Timing: ECDH runs the same sequence of field operations for every scalar, so every slice between two yields
+# costs the same whatever the key (a window NAF would be ~10% faster, but its additions fall where the key's
+# bits say, and with the cooperative form that pattern becomes visible as radio-response timing; a
+# passive listener who learned the device's ephemeral key would decrypt the provisioning data). The comb does
+# a dummy addition for an all-zero column; it only skips work while the top columns are all zero. Not constant
+# time: the table index is key-dependent, and big-int arithmetic takes time that depends on the values.
 import binascii
 import os
 
@@ -232,24 +235,27 @@ def _comb_steps(k):
         # Column i: bits i, i + 64, i + 128, i + 192 of k.
         c = (kb[31 - (i >> 3)] >> (i & 7) & 1) | (kb[23 - (i >> 3)] >> (i & 7) & 1) << 1 | \
             (kb[15 - (i >> 3)] >> (i & 7) & 1) << 2 | (kb[7 - (i >> 3)] >> (i & 7) & 1) << 3
-        if c:
-            if z == 0:
+        if z == 0:  # still at infinity: only while the top columns are all zero
+            if c:
                 x, y, z = xs[c], ys[c], 1
+        else:
+            # Inline mixed addition (Jacobian + affine). An all-zero column adds G too and drops the result,
+            # so that every column costs the same.
+            cc = c or 1
+            zz = z * z % p
+            h = xs[cc] * zz % p - x
+            r = ys[cc] * (zz * z % p) % p - y
+            if h == 0:
+                x3, y3, z3 = _add(x, y, z, xs[cc], ys[cc], 1, 1, 1)
             else:
-                # Inline mixed addition (Jacobian + affine).
-                zz = z * z % p
-                h = xs[c] * zz % p - x
-                r = ys[c] * (zz * z % p) % p - y
-                if h == 0:
-                    x, y, z = _add(x, y, z, xs[c], ys[c], 1, 1, 1)
-                else:
-                    hh = h * h % p
-                    hhh = h * hh % p
-                    v = x * hh % p
-                    x3 = (r * r - hhh - v - v) % p
-                    y = (r * (v - x3) - y * hhh) % p
-                    z = z * h % p
-                    x = x3
+                hh = h * h % p
+                hhh = h * hh % p
+                v = x * hh % p
+                x3 = (r * r - hhh - v - v) % p
+                y3 = (r * (v - x3) - y * hhh) % p
+                z3 = z * h % p
+            if c:
+                x, y, z = x3, y3, z3
         yield
     if z == 0:
         raise ValueError("point at infinity")
