@@ -8,10 +8,18 @@ assembles one typeshed directory, build/typeshed/, from exactly the pinned packa
   stubs/   = mypy-extensions (mypy refuses a typeshed without it).
 pyproject.toml points mypy's custom_typeshed_dir at it. Rebuilt when the stub versions change.
 
-    python tools/typecheck.py            # mypy on the files named in pyproject.toml
+    python tools/typecheck.py            # mypy on lib/ + firmware/, then the host stand-in API check
     python tools/typecheck.py FILE...    # mypy on these files (same typeshed, same options)
+
+Host stand-ins (tools/host/bluetooth.py, esp32.py, machine.py) run firmware/ on the unix port. They are held to
+the same stubs (check_standins): every name a stand-in shares with the board's module must be callable the way
+the stub allows (positional arity, keyword names, each overload) and shared integer constants must be equal.
+Names only the stand-in has (test hooks such as machine.drive) are fine: firmware/ is type-checked against the
+stubs, so it cannot use them. A stand-in may define `BLE()` as a function returning `_BLE`: the stub class
+`BLE` is then compared with `_BLE`.
 """
 
+import ast
 import importlib.metadata as md
 import pathlib
 import shutil
@@ -76,11 +84,164 @@ def default_targets():
     return [d for d in ("lib", "firmware") if any((ROOT / d).rglob("*.py"))]
 
 
+# --- host stand-ins against the stubs ------------------------------------------------------------------------
+
+def _sig(fn, method):
+    """(min positional, max positional or None for *args, keyword-able names, has **kwargs)."""
+    a = fn.args
+    pos = a.posonlyargs + a.args
+    if method and pos:
+        pos = pos[1:]  # self
+    named = [x.arg for x in a.args[(1 if method and not a.posonlyargs else 0):]] + [x.arg for x in a.kwonlyargs]
+    required_kw = [x.arg for x, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
+    return (len(pos) - len(a.defaults), None if a.vararg else len(pos), set(named), a.kwarg is not None,
+            required_kw)
+
+
+def _compatible(stub_fn, host_fn, method):
+    """(why a call the stub allows would fail or mean something else on the stand-in, or None; note or None)."""
+    s_min, s_max, s_named, s_kwargs, _ = _sig(stub_fn, method)
+    h_min, h_max, h_named, h_kwargs, h_req_kw = _sig(host_fn, method)
+    if h_min > s_min:
+        return "needs %d positional argument(s), the board needs %d" % (h_min, s_min), None
+    if h_max is not None and (s_max is None or h_max < s_max):
+        return "takes at most %d positional argument(s), the board takes %s" % (h_max, s_max or "any number"), None
+    s_pos, h_pos = _positional(stub_fn, method), _positional(host_fn, method)
+    for i, (sp, hp) in enumerate(zip(s_pos, h_pos)):
+        if sp is not None and sp != hp:  # a keyword-able name must mean the same in the same place
+            return "positional argument %d is `%s`, on the board `%s`" % (i + 1, hp, sp), None
+    extra = [n for n in h_req_kw if n not in s_named]
+    if extra:
+        return "requires keyword argument(s) %s the board does not have" % ", ".join(extra), None
+    missing = sorted(n for n in s_named if n not in h_named and not h_kwargs)
+    # Not an error: firmware/ using such a keyword fails on the host at once (TypeError in the end-to-end tests).
+    return None, ("lacks the board's optional keyword(s) %s" % ", ".join(missing)) if missing else None
+
+
+def _positional(fn, method):
+    """Names of the positional parameters, without self; None for positional-only ones, whose names the
+    stubs choose freely (and sometimes wrongly: gatts_notify's first argument is a connection handle)."""
+    a = fn.args
+    names = [None] * len(a.posonlyargs) + [x.arg for x in a.args]
+    return names[1:] if method and names else names
+
+
+def _defs(body):
+    """name -> [FunctionDef...] (overloads), ClassDef, or a constant's value node."""
+    out = {}
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            prev = out.get(node.name)
+            out[node.name] = (prev if isinstance(prev, list) else []) + [node]
+        elif isinstance(node, ast.ClassDef):
+            out[node.name] = node
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            out[node.targets[0].id] = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out[node.target.id] = node.value
+    return out
+
+
+def _int_value(node):
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "const" and node.args:
+        node = node.args[0]  # `const(n)` in the stand-in
+    try:
+        v = ast.literal_eval(node) if node is not None else None
+    except ValueError:
+        return None
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _compare_callables(where, stub_fns, host_fns, method, notes):
+    problems = []
+    for stub_fn in stub_fns:
+        why, note = _compatible(stub_fn, host_fns[-1], method)  # the stand-in's last definition counts
+        if why:
+            problems.append("%s %s" % (where, why))
+        if note:
+            notes.append("%s %s" % (where, note))
+    return problems
+
+
+def check_module(name, stub_text, host_text, notes=None):
+    """Drift between a stand-in module and the board's stub: a list of problems, empty when none.
+    Optional keywords the stand-in lacks go to `notes`."""
+    notes = [] if notes is None else notes
+    stub, host = _defs(ast.parse(stub_text).body), _defs(ast.parse(host_text).body)
+    for attr, h in list(host.items()):  # `soft_reset = reset`: an alias of a function is that function
+        if isinstance(h, ast.Name) and isinstance(host.get(h.id), list):
+            host[attr] = host[h.id]
+    problems = []
+    for attr, h in sorted(host.items()):
+        if attr.startswith("_") or attr not in stub:
+            continue
+        s, where = stub[attr], "%s.%s" % (name, attr)
+        if isinstance(s, ast.ClassDef):
+            cls = h if isinstance(h, ast.ClassDef) else host.get("_" + attr)
+            if isinstance(h, list):  # a singleton constructor function: compare it with the stub's __init__
+                init = _defs(s.body).get("__init__")
+                if isinstance(init, list):
+                    problems += _compare_callables(where + "()", init, [_as_method(h[-1])], True, notes)
+            elif not isinstance(h, ast.ClassDef):
+                problems.append("%s is a class on the board, not a %s here" % (where, type(h).__name__))
+                continue
+            if isinstance(cls, ast.ClassDef):
+                s_members, h_members = _defs(s.body), _defs(cls.body)
+                for m, hm in sorted(h_members.items()):
+                    sm = s_members.get(m)
+                    if m.startswith("_") or not isinstance(sm, list) or not isinstance(hm, list):
+                        continue
+                    problems += _compare_callables("%s.%s()" % (where, m), sm, hm, True, notes)
+        elif isinstance(s, list):
+            if isinstance(h, list):
+                problems += _compare_callables(where + "()", s, h, False, notes)
+            elif not isinstance(h, ast.ClassDef):
+                problems.append("%s is a function on the board, not a value here" % where)
+        else:
+            sv, hv = _int_value(s), _int_value(h)
+            if sv is not None and hv is not None and sv != hv:
+                problems.append("%s = %d here, %d on the board" % (where, hv, sv))
+    return problems
+
+
+def _as_method(fn):
+    """A module-level constructor function seen as a method (prepend a `self`) for comparison with __init__."""
+    clone = ast.FunctionDef(name=fn.name, args=ast.arguments(
+        posonlyargs=[], args=[ast.arg(arg="self")] + fn.args.posonlyargs + fn.args.args, vararg=fn.args.vararg,
+        kwonlyargs=fn.args.kwonlyargs, kw_defaults=fn.args.kw_defaults, kwarg=fn.args.kwarg,
+        defaults=fn.args.defaults), body=fn.body, decorator_list=[])
+    return clone
+
+
+def check_standins(host_dir=ROOT / "tools" / "host"):
+    """Every tools/host/<m>.py that shadows a board module <m> against build/typeshed's <m>.pyi."""
+    stdlib = build_typeshed() / "stdlib"
+    problems, checked, notes = [], [], []
+    for path in sorted(pathlib.Path(host_dir).glob("*.py")):
+        stub = stdlib / (path.stem + ".pyi")
+        if path.stem.startswith("_") or not stub.exists():
+            continue
+        checked.append(path.stem)
+        problems += check_module(path.stem, stub.read_text(), path.read_text(), notes)
+    return checked, problems, notes
+
+
 def main(argv):
     build_typeshed()
+    explicit = bool(argv)
     argv = argv or default_targets()
     cmd = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")] + argv
-    return subprocess.call(cmd, cwd=ROOT)
+    rc = subprocess.call(cmd, cwd=ROOT)
+    if explicit:
+        return rc
+    checked, problems, notes = check_standins()
+    for n in notes:
+        print("tools/host: note: %s" % n)
+    for p in problems:
+        print("tools/host: error: %s" % p)
+    print("host stand-ins vs. ESP32 stubs: %s: %s" % (
+        ", ".join(checked) or "none found", "%d problem(s)" % len(problems) if problems else "no drift"))
+    return rc or (1 if problems else 0)
 
 
 if __name__ == "__main__":
