@@ -4,18 +4,15 @@ import sys
 
 sys.path.insert(0, "tools/host")
 import esp32  # noqa: E402  (host stand-in)
+from keystore_helpers import Logs  # noqa: E402
 
-from mesh import factory, log  # noqa: E402
+from mesh import factory  # noqa: E402
 
 
 def read_image(path):
-    lines = []
-    quiet, log.sink = log.sink, lines.append
-    try:
+    with Logs() as lg:
         esp32.use_flash(None).load_image(path)
         fd = factory.load(esp32.NVS(factory.NAMESPACE))
-    finally:
-        log.sink = quiet
     return {"uuid_secret": fd.uuid_secret, "static_oob": fd.static_oob,
             "oob_keypair": list(fd.oob_keypair) if fd.oob_keypair else None, "room": fd.room, "floor": fd.floor,
-            "capabilities": fd.capabilities, "problems": fd.problems, "log": lines}
+            "capabilities": fd.capabilities, "problems": fd.problems, "log": lg.lines}

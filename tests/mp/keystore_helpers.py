@@ -14,7 +14,24 @@ OLDER = {"net_key": b"\x01" * 16, "net_key_index": 1, "flags": 0, "iv_index": 1,
 OLD = dict(OLDER, net_key=b"\x02" * 16, dev_key=b"\x22" * 16, iv_index=2, address=0x0202)
 NEW = dict(OLDER, net_key=b"\x03" * 16, dev_key=b"\x33" * 16, iv_index=3, address=0x0303, elements=4,
            hotel={"mh_key": b"MHKY", "floor_key": b"FLKY", "room_key": b"RMKY"})
-NAMES = {None: "none"}
+
+
+class Logs:
+    """Capture mesh.log lines: `with Logs() as lg: ...` then lg.lines / lg.text() / lg.errors()."""
+
+    def __enter__(self):
+        self.lines, self.old = [], log.sink
+        log.sink = self.lines.append
+        return self
+
+    def __exit__(self, *a):
+        log.sink = self.old
+
+    def text(self):
+        return "\n".join(self.lines)
+
+    def errors(self):
+        return [line for line in self.lines if line.startswith("[E]")]
 
 
 def _name(rec):
@@ -39,8 +56,7 @@ def crash_matrix(path, durable, torn, scenario):
     """-> [(k, crashed, what load() returned after the reboot, recovered)] for k = 1.. until an operation runs
     to the end without reaching its k-th write."""
     out = []
-    quiet, log.sink = log.sink, lambda line: None
-    try:
+    with Logs():
         k = 0
         while True:
             k += 1
@@ -69,10 +85,5 @@ def crash_matrix(path, durable, torn, scenario):
             recovered = KeyStore(esp32.NVS("mesh")).load() == NEW
             out.append((k, crashed, got, recovered))
             if not crashed:
+                os.remove(path)
                 return out
-    finally:
-        log.sink = quiet
-        try:
-            os.remove(path)
-        except OSError:
-            pass

@@ -3,28 +3,16 @@ import sys
 
 sys.path.insert(0, "tools/host")
 import esp32  # noqa: E402  (the host stand-in)
+from keystore_helpers import Logs  # noqa: E402
 from mpunit import h, hx  # noqa: E402
 
-from mesh import factory, log  # noqa: E402
+from mesh import factory  # noqa: E402
 
 SECRET = h("00112233445566778899aabbccddeeff0011")
 STATIC = h("a1" * 32)
 PRIV = h("529aa0670d72cd6497502ed473502b037e8803b5c60829a5a3caa219505530ba")  # §8.17.1 provisioner private key
 PUB = h("f465e43ff23d3f1b9dc7dfc04da8758184dbc966204796eccf0d6cf5e16500cc"
         "0201d048bcbbd899eeefc424164e33c201c2b010ca6b4d43a8a155cad8ecb279")
-
-
-class Logs:
-    def __enter__(self):
-        self.lines, self.old = [], log.sink
-        log.sink = self.lines.append
-        return self
-
-    def __exit__(self, *a):
-        log.sink = self.old
-
-    def errors(self):
-        return [line for line in self.lines if line.startswith("[E]")]
 
 
 def nvs(**items):

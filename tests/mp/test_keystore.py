@@ -4,9 +4,10 @@ import sys
 
 sys.path.insert(0, "tools/host")
 import esp32  # noqa: E402  (the host stand-in)
+from keystore_helpers import Logs  # noqa: E402
 from mpunit import h, hx, raises  # noqa: E402
 
-from mesh import keystore, log  # noqa: E402
+from mesh import keystore  # noqa: E402
 from mesh.keystore import KeyStore  # noqa: E402
 from mesh.netkeys import NetKeys  # noqa: E402
 
@@ -19,19 +20,6 @@ HOTEL = {"mh_key": h("11223344"), "floor_key": h("55667788"), "room_key": h("99a
 def fresh(durable="commit"):
     esp32.use_flash(None, durable)
     return KeyStore(esp32.NVS("mesh"))
-
-
-class Logs:
-    def __enter__(self):
-        self.lines, self.old = [], log.sink
-        log.sink = self.lines.append
-        return self
-
-    def __exit__(self, *a):
-        log.sink = self.old
-
-    def text(self):
-        return "\n".join(self.lines)
 
 
 # ---- host stand-in: the device's semantics ----
