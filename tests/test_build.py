@@ -101,3 +101,42 @@ def test_over_budget_is_an_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(build, "build", lambda: orig(root=tmp_path, out=tmp_path / "build" / "device"))
     assert build.main() == 1
     assert "over the 64-byte budget" in capsys.readouterr().err
+
+
+# --- package.json: `mpremote mip install github:ORG/REPO` (or ./package.json) installs the `mesh` library ------
+
+def test_package_json_is_up_to_date_with_lib():
+    assert (ROOT / "package.json").read_text() == build.package_json(), (
+        "package.json is out of date with lib/mesh: run `.venv/bin/python tools/build.py package-json`")
+
+
+class _FakeBoard:
+    """The three filesystem calls mpremote's mip makes on a board, against a dict."""
+
+    def __init__(self):
+        self.files, self.dirs = {}, {"/lib"}
+
+    def fs_exists(self, path):
+        return path in self.dirs or path in self.files
+
+    def fs_mkdir(self, path):
+        self.dirs.add(path)
+
+    def fs_writefile(self, path, data, progress_callback=None):
+        assert path.rsplit("/", 1)[0] in self.dirs, "mip wrote %s before creating its folder" % path
+        self.files[path] = data
+
+
+def test_mpremote_mip_installs_the_mesh_package_into_lib_from_package_json():
+    from mpremote import mip
+    board = _FakeBoard()
+    mip._install_json(board, str(ROOT / "package.json"), mip._PACKAGE_INDEX, "/lib", None, False)
+    expected = {"/lib/" + str(p.relative_to(ROOT / "lib")): p.read_bytes() for p in _py_files("lib/mesh")}
+    assert board.files == expected
+
+
+def test_package_urls_resolve_against_a_github_repository():
+    from mpremote import mip
+    # mip joins a relative URL to the folder of package.json, then maps github: to raw file hosting.
+    url = mip._rewrite_url("github:hotel/mesh-lock/lib/mesh/crypto.py", "v1")
+    assert url == "https://raw.githubusercontent.com/hotel/mesh-lock/v1/lib/mesh/crypto.py"

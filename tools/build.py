@@ -9,8 +9,12 @@ not on a board. Output, laid out as the board's filesystem wants it (what `make 
     build/main.mpy                  main.py compiled too, so its syntax and size are checked like the rest
 
 Prints each file's size and the total; fails when the total exceeds the 48 KB budget for lib + firmware.
+
+`python tools/build.py package-json` rewrites package.json, the mip manifest of the `mesh` library, from lib/
+(tests/test_build.py fails when it is out of date).
 """
 
+import json
 import os
 import pathlib
 import shutil
@@ -95,7 +99,23 @@ def report(sizes, budget=BUDGET):
     return "\n".join(lines), total
 
 
-def main():
+PACKAGE_VERSION = "0.1.0"
+
+
+def package_json(root=ROOT):
+    """mip's package.json: every module of lib/mesh, as a URL relative to package.json (mip resolves those
+    against github:ORG/REPO, or the local folder), installed under the device's /lib as mesh/<name>.py."""
+    urls = [[str(p.relative_to(root / "lib")).replace(os.sep, "/"), str(p.relative_to(root)).replace(os.sep, "/")]
+            for p in sorted((root / "lib" / "mesh").rglob("*.py")) if "__pycache__" not in p.parts]
+    rows = ",\n".join("    " + json.dumps(u) for u in urls)
+    return '{\n  "urls": [\n%s\n  ],\n  "deps": [],\n  "version": "%s"\n}\n' % (rows, PACKAGE_VERSION)
+
+
+def main(argv=()):
+    if list(argv) == ["package-json"]:
+        (ROOT / "package.json").write_text(package_json())
+        print("== wrote package.json (%d modules of lib/mesh)" % len(json.loads(package_json())["urls"]))
+        return 0
     print("== mpy-cross -march=%s: lib/ and firmware/ -> %s" % (ARCH, os.path.relpath(DEVICE, ROOT)))
     try:
         sizes = build()
@@ -111,4 +131,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
