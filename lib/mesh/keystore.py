@@ -159,7 +159,17 @@ class KeyStore:
         target = 0 if cur is None else 1 - cur
         blob = encode(record, gen)
         self.nvs.set_blob(SLOTS[target], blob)
-        self.nvs.commit()
+        try:
+            self.nvs.commit()
+        except OSError:
+            # The caller will report failure (Provisioning Failed): a later commit must not make this record
+            # durable behind its back. Best effort: the target never holds the current record.
+            try:
+                self.nvs.erase_key(SLOTS[target])
+                self.nvs.commit()
+            except OSError:
+                pass
+            raise
         # Durable from here: the new slot wins on every later load. Erasing the old one is housekeeping
         # (one copy of old keys fewer in flash); if it fails the record is still saved.
         old = 1 - target

@@ -262,6 +262,54 @@ def test_save_failure_raises_oserror_and_keeps_the_old_record():
     assert s.load() == REC
 
 
+class FailingCommit:
+    """esp32.NVS whose next commit() fails once (e.g. a flash error), to see what save() leaves pending."""
+
+    def __init__(self, nvs):
+        self.nvs, self.fail = nvs, 1
+
+    def __getattr__(self, name):
+        return getattr(self.nvs, name)
+
+    def commit(self):
+        if self.fail:
+            self.fail -= 1
+            raise OSError(-0x1108, "ESP_ERR_NVS_REMOVE_FAILED")
+        self.nvs.commit()
+
+
+def test_failed_commit_is_rolled_back_so_no_later_commit_publishes_it():
+    s = fresh("commit")
+    s.save(REC)
+    n = esp32.NVS("mesh")
+    failing = KeyStore(FailingCommit(n))
+    raises(OSError, failing.save, dict(REC, iv_index=99))
+    n.set_i32("other", 1)
+    n.commit()  # someone else's commit flushes whatever is pending
+    esp32.flash().power_cycle()
+    assert KeyStore(esp32.NVS("mesh")).load() == REC
+
+
+def test_node_reset_through_the_provisionee():
+    from mesh.provisionee import Provisionee
+
+    class App:
+        resets = 0
+
+        def reset(self):
+            App.resets += 1
+
+    s = fresh()
+    p = Provisionee({}, s, app=App())
+    p.provision(dict(REC, elements=1))
+    assert p.is_provisioned and s.load() == dict(REC, elements=1)
+    p.reset()
+    assert not p.is_provisioned and App.resets == 1 and s.load() is None
+    assert esp32.flash().view("mesh") == {}
+    esp32.flash().power_cycle()
+    assert Provisionee({}, KeyStore(esp32.NVS("mesh"))).is_provisioned is False
+
+
 def test_erase_removes_every_key():
     esp32.use_flash()
     n = esp32.NVS("mesh")
