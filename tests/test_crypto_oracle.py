@@ -198,10 +198,12 @@ def test_invalid_peer_public_keys_rejected(mpy):
     }
     assert mpy.call("mesh.crypto.p256_ecdh", d, be(sx) + be(sy))  # the alias base is valid
     for why, pub in bad.items():
-        with pytest.raises(ValueError):
-            mpy.call("mesh.crypto.p256_ecdh", d, pub)
-        with pytest.raises(ValueError):
-            mpy.call("crypto_helpers.ecdh_first_step", d, pub)
+        for fn in ("mesh.crypto.p256_ecdh", "crypto_helpers.ecdh_first_step"):
+            try:
+                mpy.call(fn, d, pub)
+            except ValueError:
+                continue
+            pytest.fail("%s accepted: %s" % (fn, why))
 
 
 def test_invalid_private_keys_rejected(mpy):

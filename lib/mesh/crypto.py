@@ -43,7 +43,7 @@ def _dbl(b):
 
 
 def aes_cmac(key, msg):
-    """AES-CMAC (RFC 4493), the primitive under s1/k1-k4 and the CMAC provisioning algorithm (§3.9.2.1)."""
+    """AES-CMAC (RFC 4493), the primitive under s1/k1-k4 and the CMAC provisioning algorithm (§3.9.2)."""
     e = _aes(key, _ECB).encrypt
     k1 = _dbl(e(_ZERO16))
     n = len(msg)
@@ -61,17 +61,17 @@ def aes_cmac(key, msg):
 
 
 def s1(m):
-    """SALT generation (§3.9.2.5): AES-CMAC with a zero key."""
+    """s1 SALT generation (§3.9.2): AES-CMAC with a zero key."""
     return aes_cmac(_ZERO16, m)
 
 
 def k1(n, salt, p):
-    """Derivation function k1 (§3.9.2.6): T = CMAC_SALT(N); k1 = CMAC_T(P)."""
+    """Derivation function k1 (§3.9.2): T = CMAC_SALT(N); k1 = CMAC_T(P)."""
     return aes_cmac(aes_cmac(salt, n), p)
 
 
 def k2(n, p):
-    """Network key material (§3.9.2.7) -> (NID, EncryptionKey, PrivacyKey)."""
+    """Derivation function k2 (§3.9.2), network key material -> (NID, EncryptionKey, PrivacyKey)."""
     t = aes_cmac(s1(b"smk2"), n)
     t1 = aes_cmac(t, p + b"\x01")
     t2 = aes_cmac(t, t1 + p + b"\x02")
@@ -80,21 +80,21 @@ def k2(n, p):
 
 
 def k3(n):
-    """Network ID (§3.9.2.8): the 64 least significant bits of CMAC_T("id64"||0x01)."""
+    """Derivation function k3 (§3.9.2), Network ID: the 64 least significant bits of CMAC_T("id64"||0x01)."""
     return aes_cmac(aes_cmac(s1(b"smk3"), n), b"id64\x01")[8:]
 
 
 def k4(n):
-    """AID (§3.9.2.9): the 6 least significant bits of CMAC_T("id6"||0x01), as an int."""
+    """Derivation function k4 (§3.9.2), AID: the 6 least significant bits of CMAC_T("id6"||0x01), as an int."""
     return aes_cmac(aes_cmac(s1(b"smk4"), n), b"id6\x01")[15] & 0x3F
 
 
 def hmac_sha256(key, msg):
     """HMAC-SHA-256 (RFC 2104) on hashlib.sha256.
 
-    micropython-lib's `hmac` is not in the unix port nor in the ESP32 firmware (it would be one more
-    package to install and freeze), and it needs hashlib's copy() for its inner/outer objects, which
-    ESP32 hashlib lacks. Two fresh sha256 objects do the same job in a few lines.
+    Not micropython-lib's `hmac`: it is in neither the unix port nor the stock ESP32 firmware (one more
+    package to install and freeze), and its digest() works on a copy() of the outer hash object, which
+    ESP32 hashlib does not have (digest() also finalises there). Two fresh sha256 objects do the job.
     """
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
@@ -107,24 +107,28 @@ def hmac_sha256(key, msg):
 
 
 def s2(m):
-    """SALT generation for the HMAC-SHA256 provisioning algorithm (§3.9.2.x, Mesh 1.1): HMAC with a zero key."""
+    """s2 SALT generation (§3.9.2, new in Mesh 1.1, for the HMAC-SHA256 provisioning algorithm): HMAC-SHA-256
+    with a 32-octet zero key."""
     return hmac_sha256(_ZERO32, m)
 
 
 def k5(n, salt, p):
-    """Derivation function k5 (Mesh 1.1): T = HMAC-SHA-256_SALT(N); k5 = HMAC-SHA-256_T(P)."""
+    """Derivation function k5 (§3.9.2, Mesh 1.1): T = HMAC-SHA-256_SALT(N); k5 = HMAC-SHA-256_T(P).
+
+    ConfirmationKey = k5(ECDHSecret || AuthValue, ConfirmationSalt, "prck256") (§5.4.2.4).
+    """
     return hmac_sha256(hmac_sha256(salt, n), p)
 
 
-# AES-CCM (RFC 3610, §3.9.2.2) with Mesh's fixed 13-octet nonce, so the length field L is 2 octets.
+# AES-CCM (RFC 3610, §3.9.2) with Mesh's fixed 13-octet nonce, so the length field L is 2 octets.
 # CTR mode is built from single ECB block encryptions because the ESP32's cryptolib has no CTR.
 
 
 def _ccm(key, nonce, data, mic_len, aad, encrypt):
     if len(nonce) != 13:
         raise ValueError("nonce must be 13 bytes")
-    if mic_len not in (4, 8, 16):
-        raise ValueError("mic_len")
+    if mic_len != 4 and mic_len != 8:  # NetMIC/TransMIC sizes (§3.9.7); 8 for the provisioning data (§5.4.2.5)
+        raise ValueError("mic_len must be 4 or 8")
     if not encrypt:
         if len(data) < mic_len:
             raise ValueError("too short")
@@ -176,7 +180,7 @@ def _ccm(key, nonce, data, mic_len, aad, encrypt):
 
 
 def aes_ccm_encrypt(key, nonce, plaintext, mic_len, aad=b""):
-    """AES-CCM (§3.9.2.2): ciphertext || MIC (mic_len 4 or 8; aad only for virtual-address messages)."""
+    """AES-CCM (§3.9.2): ciphertext || MIC (mic_len 4 or 8; aad only for virtual-address messages)."""
     return _ccm(key, nonce, plaintext, mic_len, aad, True)
 
 

@@ -63,6 +63,17 @@ def test_identity_beacon_keys_and_secure_beacon_auth():
     assert hx(auth) == "8ea261582f364f6f3c74ef80336ca17e"
 
 
+def test_ccm_network_message_sample():
+    # §8.3.1 (Message #1): network-layer encryption of DST || TransportPDU with the 8.2.2 EncryptionKey, NetMIC 64 bits.
+    key = h("0953fa93e7caac9638f58820220a398e")
+    nonce = h("00800000011201000012345678")
+    plain = h("fffd034b50057e400000010000")
+    sealed = h("b5e5bfdacbaf6cb7fb6bff871f035444ce83a670df")
+    assert crypto.aes_ccm_encrypt(key, nonce, plain, 8) == sealed
+    assert crypto.aes_ccm_decrypt(key, nonce, sealed, 8) == plain
+    raises(ValueError, crypto.aes_ccm_decrypt, key, nonce, sealed[:-1] + b"\x00", 8)
+
+
 def test_provisioning_cmac_sample():
     ecdh = v("ECDHSecret")
     csalt = crypto.s1(v("ConfirmationInputs"))
