@@ -271,6 +271,23 @@ def test_a_vanished_peer_is_a_supervision_timeout():
     assert sim.got(p, "disconnected")[-1]["reason"] == 0x08 and p.conns == {}
 
 
+def test_counted_burst_stops_by_itself_and_reports():
+    sim = Sim(seed=13)
+    a, s = sim.radio("c0ffee000001"), sim.radio("c0ffee000002")
+    sim.scan(s)
+    sim.do(a, op="adv", interval_us=20000, data="020104", adv_type=3, count=3, id=4)
+    sim.run(500)
+    assert sim.hub.stats["adv_events"] == 3 and a.adv is None
+    assert [(m["sent"], m["id"]) for m in sim.got(a, "adv_done")] == [(3, 4)]
+    assert 1 <= len({m["t"] // 15 for m in sim.got(s, "rx")}) <= 3
+    sim.do(a, op="adv", interval_us=100000, data="020104", adv_type=3, count=5, id=5)
+    sim.run(150)
+    sim.do(a, op="adv", interval_us=None)  # stopped after 2 of 5
+    assert [(m["sent"], m["id"]) for m in sim.got(a, "adv_done")] == [(3, 4), (2, 5)]
+    with pytest.raises(ValueError):
+        sim.do(a, op="adv", interval_us=20000, data="", count=0)
+
+
 def test_pins_are_routed_between_radios():
     sim = Sim()
     lock, tester = sim.radio("c0ffee000001"), sim.radio("c0ffee000002")
@@ -439,11 +456,16 @@ def test_hub_command_line_prints_its_address():
 
         async def ping():
             r = await air_client.join(first.split()[-1])
+            s = await air_client.join(first.split()[-1])
+            await s.scan()
+            sent = await r.burst(20, b"\x02\x01\x04", 4)
             st = await r.stats()
             await r.close()
-            return st
+            await s.close()
+            return sent, st
 
-        assert asyncio.run(ping())["radios"] != []
+        sent, st = asyncio.run(ping())
+        assert sent == 4 and st["adv_events"] == 4 and 1 <= st["delivered"] <= 8 and len(st["radios"]) == 2
     finally:
         proc.terminate()
         proc.wait()

@@ -206,9 +206,20 @@ class Hub:
                 self.packets.append([start, ch, radio, adv["data"], adv["adv_type"], False, adv["resp"]])
                 radio.tx.append(start)
             self.stats["packets"] += 3
+            adv["sent"] += 1
             if adv["adv_type"] == ADV_IND and self._try_connect(radio, t):
                 continue  # advertising stops when a central connects
+            if adv["count"] is not None and adv["sent"] >= adv["count"]:
+                self._end_adv(radio)
+                continue
             self._schedule_adv(radio, t + adv["interval_us"] + self.rand.randint(0, ADV_DELAY_MAX_US))
+
+    def _end_adv(self, radio):
+        """Stop the radio's advertising; a counted burst reports how many events it sent."""
+        adv, radio.adv = radio.adv, None
+        radio.adv_gen += 1
+        if adv is not None and adv["count"] is not None:
+            radio.send({"op": "adv_done", "sent": adv["sent"], "id": adv["id"]})
 
     def _schedule_adv(self, radio, t):
         self.seq += 1
@@ -281,7 +292,7 @@ class Hub:
                 if self.rand.random() < self.loss:
                     return False  # CONNECT_IND or the advertisement lost: try at the next event
                 req, c.connecting = c.connecting, None
-                target.adv = None
+                self._end_adv(target)
                 link = Link(c, target, int(req["interval_ms"] * 1000), t + 1250)
                 link.mtu = ATT_MTU_MIN
                 c.send({"op": "connected", "conn": link.c_handle, "addr": target.addr,
@@ -333,20 +344,24 @@ class Hub:
 
     def _op_adv(self, r, msg, now):
         interval = msg.get("interval_us")
-        r.adv_gen += 1
         if interval is None:
-            r.adv = None
+            self._end_adv(r)
             return self._ok(r, msg)
         data = bytes.fromhex(msg.get("data", ""))
         resp = bytes.fromhex(msg.get("resp", ""))
         adv_type = int(msg.get("adv_type", ADV_IND))
+        count = msg.get("count")
         if len(data) > ADV_DATA_MAX or len(resp) > ADV_DATA_MAX:
             raise ValueError("advertising data longer than 31 bytes")
         if int(interval) < ADV_INTERVAL_MIN_US:
             raise ValueError("advertising interval below 20 ms")
         if adv_type not in (ADV_IND, ADV_SCAN_IND, ADV_NONCONN_IND):
             raise ValueError("adv_type must be 0, 2 or 3")
-        r.adv = {"interval_us": int(interval), "data": data, "resp": resp, "adv_type": adv_type, "gen": r.adv_gen}
+        if count is not None and int(count) < 1:
+            raise ValueError("count must be >= 1")
+        self._end_adv(r)
+        r.adv = {"interval_us": int(interval), "data": data, "resp": resp, "adv_type": adv_type, "gen": r.adv_gen,
+                 "count": None if count is None else int(count), "sent": 0, "id": msg.get("id")}
         self._schedule_adv(r, now)
         self._ok(r, msg)
 
@@ -460,8 +475,8 @@ class Hub:
                 "id": msg.get("id")})
 
     def _op_off(self, r, msg, now):  # the radio was switched off: stop everything, drop links
-        r.adv, r.scan, r.connecting = None, None, None
-        r.adv_gen += 1
+        self._end_adv(r)
+        r.scan, r.connecting = None, None
         for link in list(r.conns.values()):
             self._drop_link(link, r, now)
         self._ok(r, msg)

@@ -107,6 +107,7 @@ class Radio:
         self._reader, self._writer = reader, writer
         self._ids = itertools.count(1)
         self._waiting = {}  # request id -> future
+        self._bursts = {}  # request id -> future: the adv_done of a counted burst
         self.addr = None  # bytes6
         self.addr_type = 0
         self.adverts = asyncio.Queue()  # Advert, while scanning
@@ -180,6 +181,11 @@ class Radio:
             self.pins.put_nowait(PinChange(bytes.fromhex(m["addr"]), m["pin"], m["value"], m["t"]))
         elif op == "scan_done":
             self.scan_done.set()
+        elif op == "adv_done":
+            fut = self._bursts.get(rid)
+            if fut is not None and not fut.done():
+                fut.set_result(m)
+            return
         elif op == "error" and rid is None:
             self.errors.append(m.get("reason"))
         fut = self._waiting.get(rid) if rid is not None else None
@@ -190,6 +196,25 @@ class Radio:
     async def advertise(self, interval_ms, data, resp=b"", adv_type=ADV_IND):
         await self.request({"op": "adv", "interval_us": int(interval_ms * 1000), "data": bytes(data).hex(),
                             "resp": bytes(resp).hex(), "adv_type": adv_type})
+
+    async def burst(self, interval_ms, data, count, adv_type=ADV_NONCONN_IND, timeout=None):
+        """Send `count` advertising events, then stop; returns how many went out (fewer if replaced/stopped)."""
+        rid = next(self._ids)
+        loop = asyncio.get_running_loop()
+        done, ok = loop.create_future(), loop.create_future()
+        self._bursts[rid], self._waiting[rid] = done, ok
+        try:
+            await self.send({"op": "adv", "interval_us": int(interval_ms * 1000), "data": bytes(data).hex(),
+                             "adv_type": adv_type, "count": count, "id": rid})
+            reply = await asyncio.wait_for(ok, 5)
+            if reply["op"] == "error":
+                raise AirError(reply.get("reason", "error"))
+            if timeout is None:
+                timeout = 5 + count * (interval_ms + 10) / 1000
+            return (await asyncio.wait_for(done, timeout))["sent"]
+        finally:
+            self._waiting.pop(rid, None)
+            self._bursts.pop(rid, None)
 
     async def stop_advertising(self):
         await self.request({"op": "adv", "interval_us": None})

@@ -77,7 +77,10 @@ class AirLink:
             while b"\n" in buf:
                 line, _, buf = buf.partition(b"\n")
                 self._dispatch(json.loads(line))
-            chunk = await stream.read(_READ_CHUNK)
+            try:
+                chunk = await stream.read(_READ_CHUNK)
+            except OSError:  # ECONNRESET: the hub died
+                chunk = b""
             if not chunk:
                 break
             buf += chunk
