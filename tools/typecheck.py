@@ -6,6 +6,7 @@ assembles one typeshed directory, build/typeshed/, from exactly the pinned packa
   stdlib/  = micropython-stdlib-stubs' reduced stdlib + every module of micropython-esp32-stubs (+ _mpy_shed),
              each module listed in stdlib/VERSIONS (mypy ignores stdlib modules not listed there);
   stubs/   = mypy-extensions (mypy refuses a typeshed without it).
+Five errata (ERRATA below) correct `bluetooth` signatures the stubs get wrong, from MicroPython's source.
 pyproject.toml points mypy's custom_typeshed_dir at it. Rebuilt when the stub versions change.
 
     python tools/typecheck.py            # mypy on lib/ + firmware/, then the host stand-in API check
@@ -22,6 +23,7 @@ stubs, so it cannot use them. A stand-in may define `BLE()` as a function return
 import ast
 import importlib.metadata as md
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -31,8 +33,35 @@ TYPESHED = ROOT / "build" / "typeshed"
 DISTS = ("micropython-esp32-stubs", "micropython-stdlib-stubs")
 
 
+# Where the pinned stubs contradict MicroPython itself (extmod/modbluetooth.c, v1.28.0), build/typeshed gets the
+# board's signature; each pattern must match, so a stubs upgrade that fixes or moves them stops here for a look.
+ERRATA = (
+    # Handles are small ints (mp_obj_get_int(args[1]) ...), not memoryviews.
+    ("bluetooth.pyi", r"\b(conn_handle|value_handle): memoryview", r"\1: int"),
+    ("bluetooth.pyi", r"-> tuple\[tuple\[memoryview, \.\.\.\], \.\.\.\]", "-> tuple[tuple[int, ...], ...]"),
+    # MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(bluetooth_ble_gatts_notify_obj, 3, 4): (conn_handle, value_handle[, data])
+    ("bluetooth.pyi", r"def gatts_notify\(self, value_handle: int, data: bytes, /\)",
+     "def gatts_notify(self, conn_handle: int, value_handle: int, data: AnyReadableBuf | None = None, /)"),
+    ("bluetooth.pyi", r"def gatts_indicate\(self, conn_handle: int, value_handle: int, /\)",
+     "def gatts_indicate(self, conn_handle: int, value_handle: int, data: AnyReadableBuf | None = None, /)"),
+    # bluetooth_ble_gatts_set_buffer: args[1] is the value handle
+    ("bluetooth.pyi", r"def gatts_set_buffer\(self, conn_handle: int,",
+     "def gatts_set_buffer(self, value_handle: int,"),
+)
+
+
 def _stamp():
-    return " ".join("%s==%s" % (d, md.version(d)) for d in DISTS) + "\n"
+    return " ".join("%s==%s" % (d, md.version(d)) for d in DISTS) + " errata=%d\n" % len(ERRATA)
+
+
+def _apply_errata(stdlib):
+    for name, pattern, repl in ERRATA:
+        path = stdlib / name
+        text, n = re.subn(pattern, repl, path.read_text())
+        if not n:
+            raise SystemExit("tools/typecheck.py: stub erratum %r no longer matches %s: re-check it against "
+                             "MicroPython's source and update ERRATA" % (pattern, name))
+        path.write_text(text)
 
 
 def _copy(dist, dest):
@@ -69,6 +98,7 @@ def build_typeshed():
     top = []
     for dist in DISTS:
         top += _copy(dist, stdlib)
+    _apply_errata(stdlib)
     versions = stdlib / "VERSIONS"
     listed = {line.split(":")[0].strip() for line in versions.read_text().splitlines() if ":" in line}
     extra = sorted(set(top) - listed)
