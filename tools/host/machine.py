@@ -47,7 +47,7 @@ class Pin:
     IRQ_RISING = 1
     IRQ_FALLING = 2
 
-    def __init__(self, id, mode=-1, pull=-1, *, value=None):  # noqa: A002 - the board's signature
+    def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, alt=None):  # noqa: A002 - the board's
         self._id = id
         self._mode, self._pull = Pin.IN, None
         self._level = 0
@@ -55,7 +55,7 @@ class Pin:
         _pins.setdefault(id, []).append(self)
         self.init(mode, pull, value=value)
 
-    def init(self, mode=-1, pull=-1, *, value=None):
+    def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None):
         if mode != -1:
             self._mode = mode
         if pull != -1:
@@ -85,7 +85,7 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=3):
+    def irq(self, handler=None, trigger=3, *, priority=1, wake=None, hard=False):
         self._irq_handler, self._irq_trigger = handler, trigger
         _link()
 
