@@ -132,26 +132,25 @@ def _imports(path, text=None):
 
 
 def test_every_module_the_firmware_and_lib_import_is_frozen_or_on_the_esp32():
-    available = frozen_modules() | board_modules()
+    frozen, board = frozen_modules(), board_modules()
     missing = []
     for path in sorted((ROOT / "firmware").rglob("*.py")) + sorted((ROOT / "lib").rglob("*.py")):
         for mod, line in _imports(path):
-            top = mod.split(".")[0]
-            ok = (mod in available) if top in ("mesh", "main") or mod in frozen_modules() else top in available
-            if top == "mesh" and not ok:
-                # `from mesh import crypto` imports a submodule, `from mesh.crypto import x` a name
-                ok = mod in available or mod.rsplit(".", 1)[0] in available
-            if not ok:
+            if mod not in frozen and mod.split(".")[0] not in board:
                 missing.append("%s:%d imports %s" % (path.relative_to(ROOT), line, mod))
     assert not missing, "not frozen into MESH_LOCK and not on the ESP32:\n" + "\n".join(missing)
 
 
-def test_import_checker_catches_a_cpython_only_module_and_a_host_stand_in():
-    src = "import dataclasses\nfrom hostprov import db\ntry:\n    import hmac\nexcept ImportError:\n    hmac = None\n"
+def test_import_checker_catches_a_cpython_only_module_a_host_stand_in_and_a_missing_lib_module():
+    src = ("import dataclasses\nfrom hostprov import db\nimport mesh.nosuch\nfrom mesh import crypto\n"
+           "try:\n    import hmac\nexcept ImportError:\n    hmac = None\n")
     mods = [m for m, _ in _imports(ROOT / "firmware" / "probe.py", src)]
-    assert mods == ["dataclasses", "hostprov"]
-    available = frozen_modules() | board_modules()
-    assert "dataclasses" not in available and "hostprov" not in available and "bluetooth" in available
+    assert mods == ["dataclasses", "hostprov", "mesh.nosuch", "mesh"]
+    frozen, board = frozen_modules(), board_modules()
+    assert not {"dataclasses", "hostprov", "mesh.nosuch"} & (frozen | board)
+    assert "mesh" in frozen and "mesh.crypto" in frozen and "bluetooth" in board and "asyncio" in board
+    rel = [m for m, _ in _imports(ROOT / "lib" / "mesh" / "probe.py", "from . import crypto\nfrom .log import info\n")]
+    assert rel == ["mesh.crypto", "mesh.log"]
 
 
 # --- the board flag and board files ---------------------------------------------------------------------------
