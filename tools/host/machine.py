@@ -115,11 +115,23 @@ class Signal:
 class PWM:
     """A buzzer or dimmed LED: reported as the pin's level, 1 while the duty is non-zero."""
 
-    def __init__(self, pin, freq=0, duty_u16=0, **kwargs):
-        self._pin, self._freq, self._duty = pin, freq, 0
+    def __init__(self, dest, freq=0, duty_u16=0, duty_ns=0, invert=False):
+        self._pin, self._freq, self._duty = dest, freq, 0
         if self._pin._mode == Pin.IN:
             self._pin.init(Pin.OUT)
-        self.duty_u16(duty_u16)
+        self.duty_u16(duty_u16 or (1 if duty_ns else 0))
+
+    def init(self, *, freq=None, duty_u16=None, duty_ns=None, invert=False):
+        if freq is not None:
+            self._freq = freq
+        if duty_u16 is not None or duty_ns is not None:
+            self.duty_u16(duty_u16 or (1 if duty_ns else 0))
+
+    def duty_ns(self, ns=None):
+        if ns is None:
+            return self._duty * 1000000000 // (65535 * self._freq) if self._freq else 0
+        self.duty_u16(min(65535, ns * self._freq * 65535 // 1000000000) or (1 if ns else 0))
+        return None
 
     def freq(self, f=None):
         if f is None:
@@ -136,6 +148,27 @@ class PWM:
 
     def deinit(self):
         self.duty_u16(0)
+
+
+class WDT:
+    """Accepted and fed; the host never bites (a hung simulated lock shows up as a test timeout instead)."""
+
+    def __init__(self, *, id=0, timeout=5000):  # noqa: A002 - the board's signature
+        self.timeout = timeout
+
+    def feed(self):
+        pass
+
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+
+def reset_cause():
+    return PWRON_RESET  # every host start is a power-on
 
 
 def unique_id():
