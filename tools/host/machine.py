@@ -38,7 +38,15 @@ def drive(pin_id, value):
                 p._irq_handler(p)
 
 
-class Pin:
+class _Switch:  # on()/off() in terms of value(), shared by Pin and Signal
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+class Pin(_Switch):
     IN = 1
     OUT = 3
     OPEN_DRAIN = 7
@@ -79,12 +87,6 @@ class Pin:
 
     __call__ = value
 
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
-
     def irq(self, handler=None, trigger=3, *, priority=1, wake=None, hard=False):
         self._irq_handler, self._irq_trigger = handler, trigger
         _link()
@@ -93,7 +95,7 @@ class Pin:
         return "Pin(%r)" % (self._id,)
 
 
-class Signal:
+class Signal(_Switch):
     def __init__(self, pin, *, invert=False):
         self._pin, self._invert = pin, bool(invert)
 
@@ -104,12 +106,6 @@ class Signal:
         return None
 
     __call__ = value
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
 
 
 class PWM:
