@@ -74,14 +74,9 @@ def test_ccm_network_message_sample():
     raises(ValueError, crypto.aes_ccm_decrypt, key, nonce, sealed[:-1] + b"\x00", 8)
 
 
-def test_provisioning_cmac_sample():
-    ecdh = v("ECDHSecret")
-    csalt = crypto.s1(v("ConfirmationInputs"))
-    assert csalt == v("ConfirmationSalt")
-    ckey = crypto.k1(ecdh, csalt, b"prck")
-    assert ckey == v("ConfirmationKey")
-    assert crypto.aes_cmac(ckey, v("ConfirmationProvisionerInput")) == v("ConfirmationProvisioner")
-    assert crypto.aes_cmac(ckey, v("ConfirmationDeviceInput")) == v("ConfirmationDevice")
+def check_session_and_data(v, ecdh, csalt):
+    # §5.4.2.5, the same for both algorithms: ProvisioningSalt, SessionKey, SessionNonce, DevKey, and the
+    # Provisioning Data sealed with AES-CCM and a 64-bit MIC. v(name) -> bytes from the sample file.
     psalt = crypto.s1(csalt + v("RandomProvisioner") + v("RandomDevice"))
     assert psalt == v("ProvisioningSalt")
     skey = crypto.k1(ecdh, psalt, b"prsk")
@@ -95,6 +90,17 @@ def test_provisioning_cmac_sample():
     bad = bytearray(sealed)
     bad[0] ^= 1
     raises(ValueError, crypto.aes_ccm_decrypt, skey, nonce, bytes(bad), 8)
+
+
+def test_provisioning_cmac_sample():
+    ecdh = v("ECDHSecret")
+    csalt = crypto.s1(v("ConfirmationInputs"))
+    assert csalt == v("ConfirmationSalt")
+    ckey = crypto.k1(ecdh, csalt, b"prck")
+    assert ckey == v("ConfirmationKey")
+    assert crypto.aes_cmac(ckey, v("ConfirmationProvisionerInput")) == v("ConfirmationProvisioner")
+    assert crypto.aes_cmac(ckey, v("ConfirmationDeviceInput")) == v("ConfirmationDevice")
+    check_session_and_data(v, ecdh, csalt)
 
 
 def test_p256_sample_keys_and_ecdh():
@@ -167,16 +173,7 @@ def test_provisioning_hmac_sample():
     assert ckey == w("ConfirmationKey")
     assert crypto.hmac_sha256(ckey, w("RandomProvisioner")) == w("ConfirmationProvisioner")
     assert crypto.hmac_sha256(ckey, w("RandomDevice")) == w("ConfirmationDevice")
-    psalt = crypto.s1(csalt + w("RandomProvisioner") + w("RandomDevice"))
-    assert psalt == w("ProvisioningSalt")
-    skey = crypto.k1(ecdh, psalt, b"prsk")
-    assert skey == w("SessionKey")
-    nonce = crypto.k1(ecdh, psalt, b"prsn")[3:]
-    assert nonce == w("SessionNonce")
-    assert crypto.k1(ecdh, psalt, b"prdk") == w("DevKey")
-    sealed = w("EncryptedProvisioningData") + w("ProvisioningDataMIC")
-    assert crypto.aes_ccm_encrypt(skey, nonce, w("ProvisioningData"), 8) == sealed
-    assert crypto.aes_ccm_decrypt(skey, nonce, sealed, 8) == w("ProvisioningData")
+    check_session_and_data(w, ecdh, csalt)
 
 
 def test_hmac_sha256_rfc4231():
