@@ -264,11 +264,15 @@ def test_connect_needs_a_connectable_advertiser():
 
 
 def test_a_vanished_peer_is_a_supervision_timeout():
-    sim = Sim(seed=10)
+    log = []
+    sim = Sim(seed=10, log=log.append)
     c, p = connected_pair(sim)
     sim.hub._leave(c)
     sim.hub.flush()
     assert sim.got(p, "disconnected")[-1]["reason"] == 0x08 and p.conns == {}
+    assert [line.split(": ", 1)[1] for line in log] == [
+        "c0ffee0000c0 joined ()", "c0ffee000001 joined ()", "c0ffee0000c0 connected to c0ffee000001 (conn 0/0)",
+        "c0ffee0000c0 left", "c0ffee0000c0 - c0ffee000001 disconnected by supervision timeout"]
 
 
 def test_counted_burst_stops_by_itself_and_reports():

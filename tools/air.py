@@ -14,7 +14,7 @@ Model (the same as tools/density.py, so figures agree):
 * A connection is made at the target's next connectable advertising event that the central hears. GATT traffic
   is not lost (the link layer retransmits); it is delivered at the link's next connection event.
 
-Usage: python tools/air.py [--listen 127.0.0.1:0] [--loss 0.0] [--seed N] [--conn-interval-ms 30]
+Usage: python tools/air.py [--listen 127.0.0.1:0] [--loss 0.0] [--seed N] [--conn-interval-ms 30] [--verbose]
 Prints "air: listening on HOST:PORT" (flushed) once it accepts radios. Loopback only.
 """
 
@@ -109,11 +109,12 @@ class Link:
 
 
 class Hub:
-    def __init__(self, loss=0.0, seed=None, conn_interval_ms=CONN_INTERVAL_MS, clock=None):
+    def __init__(self, loss=0.0, seed=None, conn_interval_ms=CONN_INTERVAL_MS, clock=None, log=None):
         """clock: None for real time, or a function returning microseconds; then nothing is scheduled and the
         caller runs tick() whenever `wake` (the next due time, or None) has come (simulated-time tests)."""
         self._clock = clock
         self.wake = None
+        self.log = log  # None, or a function taking one line: joins, leaves, connections (--verbose)
         self.loss = float(loss)
         self.rand = random.Random(seed)
         self.conn_interval_us = int(conn_interval_ms * 1000)
@@ -129,6 +130,10 @@ class Hub:
         self._timer = None
         self._timer_at = None
         self._last_tick = 0
+
+    def _note(self, fmt, *args):
+        if self.log is not None:
+            self.log("air %8.3f s: %s" % (self.now() / 1e6, fmt % args))
 
     # -- clock and scheduling -------------------------------------------------------------------------------
     def now(self):
@@ -300,6 +305,7 @@ class Hub:
                 target.send({"op": "connected", "conn": link.p_handle, "addr": c.addr, "addr_type": c.addr_type,
                              "role": "peripheral"})
                 self.stats["connections"] = self.stats.get("connections", 0) + 1
+                self._note("%s connected to %s (conn %d/%d)", c.addr, target.addr, link.c_handle, link.p_handle)
                 return True
         return False
 
@@ -314,6 +320,8 @@ class Hub:
         link.open = False
         for side in (link.central, link.peripheral):
             side.conns.pop(link.handle_of(side), None)
+        self._note("%s - %s disconnected by %s", link.central.addr, link.peripheral.addr,
+                   initiator.addr if initiator else "supervision timeout")
         if initiator is None:  # a radio vanished: supervision timeout on the survivor
             for side in (link.central, link.peripheral):
                 if side.addr in self.radios:
@@ -502,12 +510,14 @@ class Hub:
             raise ValueError("address %s is in use" % addr)
         r = Radio(self, writer, addr, addr_type, str(msg.get("name", "")))
         self.radios[addr] = r
+        self._note("%s joined (%s)", addr, r.name)
         r.send({"op": "welcome", "addr": addr, "addr_type": addr_type, "t": self.now() // 1000, "id": msg.get("id")})
         return r
 
     def _leave(self, r):
         if self.radios.get(r.addr) is r:
             del self.radios[r.addr]
+            self._note("%s left", r.addr)
         r.adv = r.scan = r.connecting = None
         for link in list(r.conns.values()):
             self._drop_link(link, None, self.now())
@@ -566,7 +576,8 @@ class Hub:
 
 async def _main(args):
     host, _, port = args.listen.rpartition(":")
-    hub = Hub(loss=args.loss, seed=args.seed, conn_interval_ms=args.conn_interval_ms)
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.verbose else None
+    hub = Hub(loss=args.loss, seed=args.seed, conn_interval_ms=args.conn_interval_ms, log=log)
     host, port = await hub.start(host or "127.0.0.1", int(port or 0))
     print("air: listening on %s:%d" % (host, port), flush=True)
     if args.port_file:
@@ -586,6 +597,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=None, help="seed the hub's randomness (advDelay, loss)")
     p.add_argument("--conn-interval-ms", type=float, default=CONN_INTERVAL_MS, help="GATT connection interval")
     p.add_argument("--port-file", help="also write HOST:PORT to this file once listening")
+    p.add_argument("--verbose", action="store_true", help="log joins, leaves and connections to stderr")
     args = p.parse_args(argv)
     try:
         asyncio.run(_main(args))
