@@ -451,6 +451,45 @@ def test_patched_build_sends_adv_nonconn_ind_and_buttons_reach_the_lock():
     asyncio.run(main())
 
 
+def test_a_plain_json_lines_client_can_join_advertise_and_scan():
+    """docs/air.md is the contract: two raw sockets speaking JSON lines, no air_client."""
+
+    async def main():
+        hub = air.Hub(seed=14)
+        host, port = await hub.start()
+        try:
+            (r1, w1), (r2, w2) = [await asyncio.open_connection(host, port) for _ in range(2)]
+
+            async def say(w, **msg):
+                w.write((json.dumps(msg) + "\n").encode())
+                await w.drain()
+
+            async def hear(r, op):
+                while True:
+                    m = json.loads(await asyncio.wait_for(r.readline(), 5))
+                    if m["op"] == op:
+                        return m
+
+            await say(w1, op="hello", addr="C0:FF:EE:00:00:07")
+            assert (await hear(r1, "welcome"))["addr"] == "c0ffee000007"
+            await say(w2, op="hello")
+            assert (await hear(r2, "welcome"))["addr_type"] == 1  # random static, chosen by the hub
+            await say(w2, op="scan", duration_ms=0, interval_us=30000, window_us=30000)
+            await say(w1, op="adv", interval_us=20000, data="0201041aff", adv_type=3, id="a")
+            assert (await hear(r1, "ok"))["id"] == "a"
+            m = await hear(r2, "rx")
+            assert (m["addr"], m["adv_type"], m["data"], m["ch"] in (37, 38, 39)) == (
+                "c0ffee000007", 3, "0201041aff", True)
+            await say(w1, op="adv", interval_us=1000, data="", id="b")
+            assert (await hear(r1, "error"))["id"] == "b"
+            for w in (w1, w2):
+                w.close()
+        finally:
+            hub.close()
+
+    asyncio.run(main())
+
+
 def test_hub_command_line_prints_its_address():
     proc = subprocess.Popen([sys.executable, "tools/air.py", "--seed", "1"], cwd=ROOT, stdout=subprocess.PIPE,
                             text=True)
