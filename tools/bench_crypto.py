@@ -185,8 +185,9 @@ def main():
         ("ECDH: longest stretch between yields / total (<= 1/50)", "1/%.0f of %d slices" % (1 / e_frac, e_n)),
         ("key generation: longest stretch / total", "1/%.0f of %d slices" % (1 / k_frac, k_n)),
     ]
-    print("micropython -X heapsize=%s; median / best of %d calls per side, %d alternating rounds"
-          % (HEAP, RUNS * ROUNDS, ROUNDS))
+    print("micropython -X heapsize=%s; median / best of %d calls per side, %d alternating rounds; load average "
+          "%.1f on %d CPUs (a busy machine slows the longer micropython calls more: compare best with best)"
+          % (HEAP, RUNS * ROUNDS, ROUNDS, os.getloadavg()[0], os.cpu_count()))
     for name, value in rows:
         print("  %-58s %s" % (name, value))
     return 0
