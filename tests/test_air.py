@@ -201,8 +201,6 @@ def test_refused_requests_change_nothing():
             sim.do(a, **dict({"op": "adv", "interval_us": 100000, "data": "", "adv_type": 0}, **bad))
     assert a.adv is None
     with pytest.raises(ValueError):
-        sim.radio("c0:ff:ee:00:00:01")  # address in use
-    with pytest.raises(ValueError):
         sim.do(a, op="set_air", loss=1.5)
     with pytest.raises(ValueError):
         sim.do(a, op="write", conn=0, handle=1, data="00")  # not connected
@@ -290,6 +288,16 @@ def test_counted_burst_stops_by_itself_and_reports():
     assert [(m["sent"], m["id"]) for m in sim.got(a, "adv_done")] == [(3, 4), (2, 5)]
     with pytest.raises(ValueError):
         sim.do(a, op="adv", interval_us=20000, data="", count=0)
+
+
+def test_a_radio_joining_with_a_used_address_replaces_the_old_one():
+    sim = Sim(seed=15)
+    c, p = connected_pair(sim)
+    again = sim.radio("c0:ff:ee:00:00:01")  # the lock rebooted; its old socket is not closed yet
+    assert sim.hub.radios["c0ffee000001"] is again
+    assert sim.got(p, "error")[-1]["reason"].startswith("replaced")
+    assert sim.got(c, "disconnected")[-1]["reason"] == 0x08 and c.conns == {}
+    assert [m["op"] for m in again.w.msgs] == ["welcome"]
 
 
 def test_pins_are_routed_between_radios():

@@ -484,7 +484,7 @@ class Hub:
 
     def _op_off(self, r, msg, now):  # the radio was switched off: stop everything, drop links
         self._end_adv(r)
-        r.scan, r.connecting = None, None
+        r.scan, r.connecting, r.gatt = None, None, []
         for link in list(r.conns.values()):
             self._drop_link(link, r, now)
         self._ok(r, msg)
@@ -506,8 +506,13 @@ class Hub:
                 if addr not in self.radios:
                     break
             addr_type = 1
-        if addr in self.radios:
-            raise ValueError("address %s is in use" % addr)
+        old = self.radios.get(addr)
+        if old is not None:  # the same device again: a rebooted lock whose old socket is not yet seen closed
+            self._note("%s rejoined: the previous radio with this address is dropped", addr)
+            old.send({"op": "error", "reason": "replaced: a new radio joined with address %s" % addr})
+            self.flush()
+            self._leave(old)
+            old.writer.close()
         r = Radio(self, writer, addr, addr_type, str(msg.get("name", "")))
         self.radios[addr] = r
         self._note("%s joined (%s)", addr, r.name)

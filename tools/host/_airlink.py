@@ -5,6 +5,7 @@
 # Environment:  AIR       hub address "HOST:PORT" (or just "PORT" on 127.0.0.1); unset: no air
 #               AIR_ADDR  this radio's address, 12 hex digits (colons allowed); unset: the hub picks one
 #               AIR_NAME  a label shown by the hub (optional)
+#               AIR_DEBUG=1  print the hub's error replies (otherwise ignored, as the board has no such channel)
 #
 # Delivery: an asyncio task reads the socket and calls the registered handlers, one message at a time, in the
 # firmware's own event loop (see docs/air.md, "How the stand-in raises IRQs"). Sends are synchronous.
@@ -23,6 +24,7 @@ except ImportError:  # pragma: no cover
 _READ_CHUNK = 4096
 
 _link = None
+_DEBUG = os.getenv("AIR_DEBUG") == "1"
 
 
 class AirLink:
@@ -92,6 +94,8 @@ class AirLink:
     def _dispatch(self, msg):
         fn = self.handlers.get(msg.get("op"))
         if fn is None:
+            if msg.get("op") == "error" and _DEBUG:  # e.g. a notify racing a disconnect: benign, hidden
+                print("air:", msg.get("reason"))
             return
         try:
             fn(msg)
