@@ -297,13 +297,13 @@ class Hub:
                 if self.rand.random() < self.loss:
                     return False  # CONNECT_IND or the advertisement lost: try at the next event
                 req, c.connecting = c.connecting, None
+                adv_id = target.adv["id"]
                 self._end_adv(target)
                 link = Link(c, target, int(req["interval_ms"] * 1000), t + 1250)
-                link.mtu = ATT_MTU_MIN
                 c.send({"op": "connected", "conn": link.c_handle, "addr": target.addr,
                         "addr_type": target.addr_type, "role": "central", "id": req["id"]})
                 target.send({"op": "connected", "conn": link.p_handle, "addr": c.addr, "addr_type": c.addr_type,
-                             "role": "peripheral"})
+                             "role": "peripheral", "adv_id": adv_id})
                 self.stats["connections"] = self.stats.get("connections", 0) + 1
                 self._note("%s connected to %s (conn %d/%d)", c.addr, target.addr, link.c_handle, link.p_handle)
                 return True

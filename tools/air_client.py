@@ -255,6 +255,10 @@ class Radio:
             raise AirError("connection to %s failed" % _hex(addr))
         return reply["connection"]
 
+    async def set_mtu(self, mtu):
+        """This radio's preferred ATT_MTU, used when the peer starts an MTU exchange (default 256)."""
+        await self.request({"op": "config", "mtu": mtu})
+
     # -- pins, air settings, stats --------------------------------------------------------------------------
     async def set_pin(self, addr, pin, value):
         await self.request({"op": "set_pin", "addr": _hex(addr), "pin": pin, "value": value})

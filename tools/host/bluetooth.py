@@ -135,6 +135,7 @@ class _BLE:
         self._adv_data = b""
         self._resp_data = b""
         self._advertising = False
+        self._adv_id = 0
         self._scanning = False
         self._scan_id = 0
         self._conns = {}  # conn handle -> [addr_type, addr bytes, mtu, subscribed set]
@@ -214,8 +215,10 @@ class _BLE:
         if units < _ADV_INTERVAL_MIN_UNITS or len(adv) > _ADV_DATA_MAX or len(resp) > _ADV_DATA_MAX:
             raise OSError(errno.EINVAL)
         self._adv_data, self._resp_data = adv, resp
+        self._adv_id += 1
         self._send({"op": "adv", "interval_us": units * _ADV_UNIT_US, "data": _airlink.hexs(adv),
-                    "resp": _airlink.hexs(resp), "adv_type": _ADV_IND if connectable else nonconn_adv_type})
+                    "resp": _airlink.hexs(resp), "adv_type": _ADV_IND if connectable else nonconn_adv_type,
+                    "id": self._adv_id})
         self._advertising = True
 
     def gap_scan(self, duration_ms, interval_us=1280000, window_us=11250, active=False):
@@ -342,7 +345,8 @@ class _BLE:
     def _on_connected(self, m):
         if m.get("role") != "peripheral":
             return
-        self._advertising = False  # the controller stops advertising when a central connects
+        if m.get("adv_id") == self._adv_id:  # the controller stopped our current advertising (not a stale one)
+            self._advertising = False
         addr = _airlink.unhex(m["addr"])
         self._conns[m["conn"]] = [m["addr_type"], addr, _ATT_MTU_MIN, set()]
         self._scratch[0:6] = addr
