@@ -392,6 +392,20 @@ def test_gatt_between_cpython_central_and_micropython_peripheral():
             assert await conn.notification(timeout=5) == (dout, payload)  # gatts_set_buffer(100)
             await conn.write(ctl, b"notify 100")
             assert await conn.notification(timeout=5) == (dout, bytes(range(66)))  # cut to MTU - 3
+            cccd = [c["cccd"] for s in services for c in s["characteristics"] if c["handle"] == dout][0]
+            await conn.write(cccd, b"\x01\x00")  # subscribe: gatts_write(..., send_update=True) now notifies
+            await conn.write(ctl, b"update 5")
+            assert await conn.notification(timeout=5) == (dout, bytes(range(5)))
+            await conn.write(cccd, b"\x00\x00")
+            await conn.write(ctl, b"update 6")
+            await conn.write(ctl, b"notify 3")
+            assert await conn.notification(timeout=5) == (dout, bytes(range(3)))  # no update while unsubscribed
+            await central.set_mtu(50)
+            await conn.write(ctl, b"exchange")  # peripheral-initiated exchange: min(69, 50)
+            assert await lock.line("event mtu") == "event mtu %d 50" % conn.handle
+            await conn.write(ctl, b"notify 100")
+            assert await conn.notification(timeout=5) == (dout, bytes(range(47)))
+            assert conn.mtu == 50
             await central.advertise(20, b"\x02\x01\x04\x03\xff\x01\x02", adv_type=air_client.ADV_NONCONN_IND)
             await conn.write(ctl, b"scan 300")
             assert await lock.line("event scan ") == "event scan c0ffee0000c0 3 02010403ff0102"

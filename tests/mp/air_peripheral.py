@@ -34,8 +34,8 @@ kept = []  # memoryviews deliberately kept past the handler: they must not keep 
 
 
 def irq(event, data):
-    if event == _IRQ_GATTS_WRITE:
-        events.append((event, data[0], data[1]))
+    if event == _IRQ_GATTS_WRITE:  # copy the value now: the next write may replace it before the task runs
+        events.append((event, data[0], data[1], ble.gatts_read(data[1])))
     elif event in (_IRQ_CENTRAL_CONNECT, _IRQ_CENTRAL_DISCONNECT):
         events.append((event, data[0], data[1], bytes(data[2])))
         kept.append((bytes(data[2]), data[2]))
@@ -99,8 +99,7 @@ async def main():
             elif e[0] == _IRQ_SCAN_DONE:
                 print("event scan_done")
             elif e[0] == _IRQ_GATTS_WRITE:
-                conn, handle = e[1], e[2]
-                value = ble.gatts_read(handle)
+                conn, handle, value = e[1], e[2], e[3]
                 if handle != ctl:
                     ble.gatts_notify(conn, dout, value)  # echo what the buffer kept
                     continue
@@ -108,6 +107,10 @@ async def main():
                 print("event command", cmd[0].decode())
                 if cmd[0] == b"notify":
                     ble.gatts_notify(conn, dout, bytes(range(int(cmd[1]))))
+                elif cmd[0] == b"update":  # to subscribed centrals only
+                    ble.gatts_write(dout, bytes(range(int(cmd[1]))), True)
+                elif cmd[0] == b"exchange":
+                    ble.gattc_exchange_mtu(conn)
                 elif cmd[0] == b"disconnect":
                     print("disconnect ->", ble.gap_disconnect(conn), ble.gap_disconnect(conn + 7))
                 elif cmd[0] == b"scan":
