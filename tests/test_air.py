@@ -459,6 +459,12 @@ def test_patched_build_sends_adv_nonconn_ind_and_buttons_reach_the_lock():
             adv = await tester.next_advert(lambda a: a.addr.hex() == "c0ffee000102", timeout=5)
             assert adv.adv_type == air_client.ADV_NONCONN_IND
             await tester.watch_pins()
+            other = await air_client.join("%s:%d" % addr, name="cpython-device")
+            await tester.press(other.addr, 7, hold_ms=0)  # a CPython radio acting as a device gets pin_in
+            assert [(await asyncio.wait_for(other.pin_inputs.get(), 5))[1:3] for _ in range(2)] == [(7, 0), (7, 1)]
+            await other.report_pin(9, 1)
+            assert (await asyncio.wait_for(tester.pins.get(), 5))[:3] == (other.addr, 9, 1)
+            await other.close()
             await tester.press("c0ffee000102", 0, hold_ms=50)
             assert await lock.line("pressed") == "pressed 0"
             assert await lock.line("released") == "released 1"

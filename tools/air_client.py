@@ -112,6 +112,7 @@ class Radio:
         self.addr_type = 0
         self.adverts = asyncio.Queue()  # Advert, while scanning
         self.pins = asyncio.Queue()  # PinChange, after watch_pins()
+        self.pin_inputs = asyncio.Queue()  # PinChange(addr=self.addr, ...): someone drove one of our input pins
         self.conns = {}  # handle -> Connection
         self.incoming = asyncio.Queue()  # Connection: centrals that connected to us (peripheral role)
         self.scan_done = asyncio.Event()
@@ -179,6 +180,8 @@ class Radio:
                 c.closed.set_result(m.get("reason", 0))
         elif op == "pin":
             self.pins.put_nowait(PinChange(bytes.fromhex(m["addr"]), m["pin"], m["value"], m["t"]))
+        elif op == "pin_in":
+            self.pin_inputs.put_nowait(PinChange(self.addr, m["pin"], m["value"], None))
         elif op == "scan_done":
             self.scan_done.set()
         elif op == "adv_done":
@@ -268,6 +271,14 @@ class Radio:
         await self.set_pin(addr, pin, 0 if active_low else 1)
         await asyncio.sleep(hold_ms / 1000)
         await self.set_pin(addr, pin, 1 if active_low else 0)
+
+    async def report_pin(self, pin, value):
+        """Acting as a device: one of our output pins changed (watchers see it)."""
+        await self.send({"op": "pin", "pin": pin, "value": value})
+
+    async def publish_gatt(self, services):
+        """Acting as a peripheral: the GATT database centrals get from discover() (format: docs/air.md)."""
+        await self.request({"op": "gatt_db", "services": services})
 
     async def watch_pins(self, on=True):
         await self.request({"op": "watch", "on": on})
