@@ -510,6 +510,12 @@ def test_a_plain_json_lines_client_can_join_advertise_and_scan():
                 "c0ffee000007", 3, "0201041aff", True)
             await say(w1, op="adv", interval_us=1000, data="", id="b")
             assert (await hear(r1, "error"))["id"] == "b"
+            for junk in (b"not json\n", b"[1, 2]\n", b'{"op": "write", "conn": "x"}\n', b'{"op": "nope"}\n',
+                         b'{"op": "adv", "interval_us": 20000, "data": "zz"}\n', b'{"op": "mtu"}\n'):
+                w1.write(junk)
+                assert "reason" in await hear(r1, "error")
+            await say(w1, op="stats", id="c")  # still served
+            assert (await hear(r1, "stats"))["id"] == "c"
             for w in (w1, w2):
                 w.close()
         finally:
