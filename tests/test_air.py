@@ -350,6 +350,24 @@ class Lock:
         await self.proc.wait()
 
 
+def scene(body, seed, lock_addr, lock_args, lock_env=None, radio_kw=None, **hub_kw):
+    """Run `await body(hub, hub_addr, lock, radio)`: a hub, one micropython lock, one air_client radio."""
+
+    async def main():
+        hub = air.Hub(seed=seed, **hub_kw)
+        addr = await hub.start()
+        lock = await Lock.start(addr, lock_addr, *lock_args, **(lock_env or {}))
+        radio = await air_client.join("%s:%d" % addr, **(radio_kw or {}))
+        try:
+            await body(hub, addr, lock, radio)
+        finally:
+            await lock.stop()
+            await radio.close()
+            hub.close()
+
+    asyncio.run(main())
+
+
 def by_uuid(services, uuid):
     for s in services:
         for c in s["characteristics"]:
@@ -359,73 +377,65 @@ def by_uuid(services, uuid):
 
 
 def test_gatt_between_cpython_central_and_micropython_peripheral():
-    async def main():
-        hub = air.Hub(seed=11, conn_interval_ms=7.5)
-        addr = await hub.start()
-        lock = await Lock.start(addr, "c0ffee000101", "tests/mp/air_peripheral.py")
-        central = await air_client.join("%s:%d" % addr, addr="c0ffee0000c0", name="central")
-        try:
-            for name in ("inactive", "adv_32_bytes", "adv_interval_19ms", "register_while_advertising",
-                         "register_while_scanning", "notify_not_connected"):
-                assert await lock.line("ok ") == "ok " + name
-            din, big, dout, ctl = map(int, (await lock.line("handles")).split()[1:])
-            await central.scan()
-            adv = await central.next_advert(lambda a: a.addr.hex() == "c0ffee000101", timeout=5)
-            assert (adv.adv_type, adv.data) == (air_client.ADV_IND, ADV_DATA)
-            conn = await central.connect(adv.addr)
-            assert await lock.line("event connect") == "event connect %d c0ffee0000c0" % conn.handle
-            assert await lock.line("ok ") == "ok register_while_connected"
-            assert hub.radios["c0ffee000101"].adv is None  # advertising stopped on connect
-            services = await conn.discover()
-            assert [by_uuid(services, u) for u in ("2adb", "6e400002-b5a3-f393-e0a9-e50e24dcca9e", "2adc", "2aff")] \
-                == [din, big, dout, ctl]
-            await conn.write(din, b"0123456789abcdefghij")  # 20 bytes: all ATT_MTU 23 allows
-            assert await conn.notification(timeout=5) == (dout, b"0123456789abcdefghij")
-            with pytest.raises(ValueError):
-                await conn.write(din, bytes(21))
-            assert await conn.exchange_mtu(100) == 69  # the peripheral set config(mtu=69)
-            assert await lock.line("event mtu") == "event mtu %d 69" % conn.handle
-            payload = bytes(range(40))
-            await conn.write(din, payload)
-            assert await conn.notification(timeout=5) == (dout, payload[:20])  # 20-byte default buffer
-            await conn.write(big, payload)
-            assert await conn.notification(timeout=5) == (dout, payload)  # gatts_set_buffer(100)
-            await conn.write(ctl, b"notify 100")
-            assert await conn.notification(timeout=5) == (dout, bytes(range(66)))  # cut to MTU - 3
-            cccd = [c["cccd"] for s in services for c in s["characteristics"] if c["handle"] == dout][0]
-            await conn.write(cccd, b"\x01\x00")  # subscribe: gatts_write(..., send_update=True) now notifies
-            await conn.write(ctl, b"update 5")
-            assert await conn.notification(timeout=5) == (dout, bytes(range(5)))
-            await conn.write(cccd, b"\x00\x00")
-            await conn.write(ctl, b"update 6")
-            await conn.write(ctl, b"notify 3")
-            assert await conn.notification(timeout=5) == (dout, bytes(range(3)))  # no update while unsubscribed
-            await central.set_mtu(50)
-            await conn.write(ctl, b"exchange")  # peripheral-initiated exchange: min(69, 50)
-            assert await lock.line("event mtu") == "event mtu %d 50" % conn.handle
-            await conn.write(ctl, b"notify 100")
-            assert await conn.notification(timeout=5) == (dout, bytes(range(47)))
-            assert conn.mtu == 50
-            await central.advertise(20, b"\x02\x01\x04\x03\xff\x01\x02", adv_type=air_client.ADV_NONCONN_IND)
-            await conn.write(ctl, b"scan 300")
-            assert await lock.line("event scan ") == "event scan c0ffee0000c0 3 02010403ff0102"
-            await lock.line("event scan_done")
-            await central.stop_advertising()
-            central.drop_adverts()
-            await conn.write(ctl, b"disconnect")
-            assert await lock.line("disconnect ->") == "disconnect -> True False"
-            assert await asyncio.wait_for(conn.closed, 5) == 0x13
-            assert await lock.line("event disconnect") == "event disconnect %d c0ffee0000c0" % conn.handle
-            adv = await central.next_advert(lambda a: a.addr.hex() == "c0ffee000101", timeout=5)
-            assert adv.adv_type == air_client.ADV_SCAN_IND  # connectable=False on stock MicroPython
-            with pytest.raises(air_client.AirError):
-                await central.connect(adv.addr, timeout_ms=200)
-        finally:
-            await lock.stop()
-            await central.close()
-            hub.close()
+    async def body(hub, addr, lock, central):
+        for name in ("inactive", "adv_32_bytes", "adv_interval_19ms", "register_while_advertising",
+                     "register_while_scanning", "notify_not_connected"):
+            assert await lock.line("ok ") == "ok " + name
+        din, big, dout, ctl = map(int, (await lock.line("handles")).split()[1:])
+        await central.scan()
+        adv = await central.next_advert(lambda a: a.addr.hex() == "c0ffee000101", timeout=5)
+        assert (adv.adv_type, adv.data) == (air_client.ADV_IND, ADV_DATA)
+        conn = await central.connect(adv.addr)
+        assert await lock.line("event connect") == "event connect %d c0ffee0000c0" % conn.handle
+        assert await lock.line("ok ") == "ok register_while_connected"
+        assert hub.radios["c0ffee000101"].adv is None  # advertising stopped on connect
+        services = await conn.discover()
+        assert [by_uuid(services, u) for u in ("2adb", "6e400002-b5a3-f393-e0a9-e50e24dcca9e", "2adc", "2aff")] \
+            == [din, big, dout, ctl]
+        await conn.write(din, b"0123456789abcdefghij")  # 20 bytes: all ATT_MTU 23 allows
+        assert await conn.notification(timeout=5) == (dout, b"0123456789abcdefghij")
+        with pytest.raises(ValueError):
+            await conn.write(din, bytes(21))
+        assert await conn.exchange_mtu(100) == 69  # the peripheral set config(mtu=69)
+        assert await lock.line("event mtu") == "event mtu %d 69" % conn.handle
+        payload = bytes(range(40))
+        await conn.write(din, payload)
+        assert await conn.notification(timeout=5) == (dout, payload[:20])  # 20-byte default buffer
+        await conn.write(big, payload)
+        assert await conn.notification(timeout=5) == (dout, payload)  # gatts_set_buffer(100)
+        await conn.write(ctl, b"notify 100")
+        assert await conn.notification(timeout=5) == (dout, bytes(range(66)))  # cut to MTU - 3
+        cccd = [c["cccd"] for s in services for c in s["characteristics"] if c["handle"] == dout][0]
+        await conn.write(cccd, b"\x01\x00")  # subscribe: gatts_write(..., send_update=True) now notifies
+        await conn.write(ctl, b"update 5")
+        assert await conn.notification(timeout=5) == (dout, bytes(range(5)))
+        await conn.write(cccd, b"\x00\x00")
+        await conn.write(ctl, b"update 6")
+        await conn.write(ctl, b"notify 3")
+        assert await conn.notification(timeout=5) == (dout, bytes(range(3)))  # no update while unsubscribed
+        await central.set_mtu(50)
+        await conn.write(ctl, b"exchange")  # peripheral-initiated exchange: min(69, 50)
+        assert await lock.line("event mtu") == "event mtu %d 50" % conn.handle
+        await conn.write(ctl, b"notify 100")
+        assert await conn.notification(timeout=5) == (dout, bytes(range(47)))
+        assert conn.mtu == 50
+        await central.advertise(20, b"\x02\x01\x04\x03\xff\x01\x02", adv_type=air_client.ADV_NONCONN_IND)
+        await conn.write(ctl, b"scan 300")
+        assert await lock.line("event scan ") == "event scan c0ffee0000c0 3 02010403ff0102"
+        await lock.line("event scan_done")
+        await central.stop_advertising()
+        central.drop_adverts()
+        await conn.write(ctl, b"disconnect")
+        assert await lock.line("disconnect ->") == "disconnect -> True False"
+        assert await asyncio.wait_for(conn.closed, 5) == 0x13
+        assert await lock.line("event disconnect") == "event disconnect %d c0ffee0000c0" % conn.handle
+        adv = await central.next_advert(lambda a: a.addr.hex() == "c0ffee000101", timeout=5)
+        assert adv.adv_type == air_client.ADV_SCAN_IND  # connectable=False on stock MicroPython
+        with pytest.raises(air_client.AirError):
+            await central.connect(adv.addr, timeout_ms=200)
 
-    asyncio.run(main())
+    scene(body, 11, "c0ffee000101", ["tests/mp/air_peripheral.py"], conn_interval_ms=7.5,
+          radio_kw={"addr": "c0ffee0000c0", "name": "central"})
 
 
 def test_patched_build_sends_adv_nonconn_ind_and_buttons_reach_the_lock():
@@ -448,35 +458,26 @@ def test_patched_build_sends_adv_nonconn_ind_and_buttons_reach_the_lock():
         "asyncio.run(main())\n"
     )
 
-    async def main():
-        hub = air.Hub(seed=12)
-        addr = await hub.start()
-        lock = await Lock.start(addr, "c0ffee000102", "-c", script, AIR_NONCONN_IND="1")
-        tester = await air_client.join("%s:%d" % addr, name="tester")
-        try:
-            assert await lock.line("ready") == "ready 1"  # pulled up until pressed
-            await tester.scan()
-            adv = await tester.next_advert(lambda a: a.addr.hex() == "c0ffee000102", timeout=5)
-            assert adv.adv_type == air_client.ADV_NONCONN_IND
-            await tester.watch_pins()
-            other = await air_client.join("%s:%d" % addr, name="cpython-device")
-            await tester.press(other.addr, 7, hold_ms=0)  # a CPython radio acting as a device gets pin_in
-            assert [(await asyncio.wait_for(other.pin_inputs.get(), 5))[1:3] for _ in range(2)] == [(7, 0), (7, 1)]
-            await other.report_pin(9, 1)
-            assert (await asyncio.wait_for(tester.pins.get(), 5))[:3] == (other.addr, 9, 1)
-            await other.close()
-            await tester.press("c0ffee000102", 0, hold_ms=50)
-            assert await lock.line("pressed") == "pressed 0"
-            assert await lock.line("released") == "released 1"
-            blinks = [await asyncio.wait_for(tester.pins.get(), 5) for _ in range(4)]
-            assert [(p.addr.hex(), p.pin, p.value) for p in blinks] == [("c0ffee000102", 2, v) for v in (1, 0, 1, 0)]
-            assert await asyncio.wait_for(lock.proc.wait(), 5) == 0
-        finally:
-            await lock.stop()
-            await tester.close()
-            hub.close()
+    async def body(hub, addr, lock, tester):
+        assert await lock.line("ready") == "ready 1"  # pulled up until pressed
+        await tester.scan()
+        adv = await tester.next_advert(lambda a: a.addr.hex() == "c0ffee000102", timeout=5)
+        assert adv.adv_type == air_client.ADV_NONCONN_IND
+        await tester.watch_pins()
+        other = await air_client.join("%s:%d" % addr, name="cpython-device")
+        await tester.press(other.addr, 7, hold_ms=0)  # a CPython radio acting as a device gets pin_in
+        assert [(await asyncio.wait_for(other.pin_inputs.get(), 5))[1:3] for _ in range(2)] == [(7, 0), (7, 1)]
+        await other.report_pin(9, 1)
+        assert (await asyncio.wait_for(tester.pins.get(), 5))[:3] == (other.addr, 9, 1)
+        await other.close()
+        await tester.press("c0ffee000102", 0, hold_ms=50)
+        assert await lock.line("pressed") == "pressed 0"
+        assert await lock.line("released") == "released 1"
+        blinks = [await asyncio.wait_for(tester.pins.get(), 5) for _ in range(4)]
+        assert [(p.addr.hex(), p.pin, p.value) for p in blinks] == [("c0ffee000102", 2, v) for v in (1, 0, 1, 0)]
+        assert await asyncio.wait_for(lock.proc.wait(), 5) == 0
 
-    asyncio.run(main())
+    scene(body, 12, "c0ffee000102", ["-c", script], lock_env={"AIR_NONCONN_IND": "1"}, radio_kw={"name": "tester"})
 
 
 def test_a_plain_json_lines_client_can_join_advertise_and_scan():
