@@ -442,6 +442,7 @@ def test_patched_build_sends_adv_nonconn_ind_and_buttons_reach_the_lock():
     script = (
         "import asyncio, bluetooth, machine\n"
         "b = bluetooth.BLE(); b.active(True)\n"
+        "asyncio.new_event_loop()  # drops the stand-in's reader task: its next call must start another\n"
         "b.gap_advertise(20000, b'\\x02\\x01\\x04', connectable=False)\n"
         "led = machine.Pin(2, machine.Pin.OUT, value=0)\n"
         "flag = asyncio.ThreadSafeFlag()\n"

@@ -36,6 +36,7 @@ class AirLink:
         self.handlers = {}  # op -> fn(msg)
         self.closed = False
         self._buf = b""
+        self._queue = None  # the asyncio task queue our reader runs in; None until the hub welcomed us
         hello = {"op": "hello", "name": name}
         if addr:
             hello["addr"] = addr
@@ -47,7 +48,17 @@ class AirLink:
         self.addr = unhex(welcome["addr"])
         self.addr_type = welcome["addr_type"]
         self.sock.setblocking(False)
-        self._task = asyncio.create_task(self._reader())
+        self._ensure_reader(True)
+
+    def _ensure_reader(self, first=False):
+        # The reader task lives in asyncio's task queue; asyncio.new_event_loop() replaces that queue (dropping
+        # the task), so start a new reader in the current one. (MicroPython's asyncio keeps it in core.)
+        if self._queue is None and not first:
+            return  # still saying hello
+        q = getattr(getattr(asyncio, "core", None), "_task_queue", None)
+        if first or (q is not None and q is not self._queue):
+            self._queue = q if q is not None else True
+            asyncio.create_task(self._reader())
 
     def _read_line_blocking(self):
         while b"\n" not in self._buf:
@@ -59,6 +70,7 @@ class AirLink:
         return json.loads(line)
 
     def send(self, msg):
+        self._ensure_reader()
         data = (json.dumps(msg) + "\n").encode()
         mv = memoryview(data)
         while len(mv):
@@ -73,11 +85,10 @@ class AirLink:
 
     async def _reader(self):
         stream = asyncio.StreamReader(self.sock)
-        buf = self._buf
-        self._buf = b""
-        while True:
-            while b"\n" in buf:
-                line, _, buf = buf.partition(b"\n")
+        queue = self._queue
+        while queue is self._queue:  # else a newer reader took over (new event loop)
+            while b"\n" in self._buf:
+                line, _, self._buf = self._buf.partition(b"\n")
                 self._dispatch(json.loads(line))
             try:
                 chunk = await stream.read(_READ_CHUNK)
@@ -85,7 +96,9 @@ class AirLink:
                 chunk = b""
             if not chunk:
                 break
-            buf += chunk
+            self._buf += chunk
+        if queue is not self._queue:
+            return
         self.closed = True
         fn = self.handlers.get("closed")
         if fn is not None:
