@@ -113,9 +113,13 @@ class _App:
         self.asked.append([action, size])
 
 
-def step(now, frames=(), connect=False, mtu=None, writes=(), disconnect=False, until=None, number=None):
-    """Feed events at `now`, run to `until` (default now), report what the node did."""
+def step(now, ev=None):
+    """Feed the events of dict `ev` at `now` (frames: PB-ADV PDUs heard, connect, mtu, writes, number: an Input
+    OOB answer, disconnect), run to ev["until"] (default `now`), report what the node did."""
     node, air = _s["node"], _s["air"]
+    ev = ev or {}
+    frames, connect, mtu, writes = ev.get("frames", ()), ev.get("connect"), ev.get("mtu"), ev.get("writes", ())
+    disconnect, until, number = ev.get("disconnect"), ev.get("until"), ev.get("number")
     if connect:
         air.connect(now, CONN)
     if mtu:
@@ -139,6 +143,11 @@ def step(now, frames=(), connect=False, mtu=None, writes=(), disconnect=False, u
     return {"frames": air.take_frames(), "notify": notified, "drop": dropped, "deadline": node.deadline(),
             "status": node.status(), "shown": _s["app"].shown, "asked": _s["app"].asked,
             "on_air": None if on is None else [on.data, on.connectable]}
+
+
+def reset(now):
+    _s["node"].reset(now)
+    return True
 
 
 def record():

@@ -1,0 +1,180 @@
+# The lock's user interface through machine.Pin: LED, buzzer, vibration motor, one button. It is the provisionee's
+# `app` (docs/provisioning.md callbacks): attention timer, Output OOB (blink/beep/vibrate counts; numbers and
+# strings printed on the console), Input OOB (button pushes counted; numbers/strings from the REPL), and the
+# factory reset (button held 10 s). Pins come from the board configuration ("pins"); a missing pin is skipped.
+import asyncio
+import time
+
+from machine import Pin
+from micropython import const
+
+from mesh import log
+from mesh import prov_pdu as P
+
+_PULSE_ON_MS = const(250)
+_PULSE_OFF_MS = const(350)  # pulses of one count < 1 s apart; a group ends with a longer pause
+_GROUP_PAUSE_MS = const(2500)  # between repetitions of the count (the installer may miss the first)
+_SHOW_MAX_MS = const(60000)  # stop showing after this long even if nobody confirms (§5.4.4: the attempt is over)
+_ATTENTION_HALF_MS = const(250)  # attention: 2 Hz blinking (§5.4.1.1 Attention Timer)
+_PRESS_GAP_MS = const(1500)  # Input OOB push: the count is done after this long without a press
+_HOLD_RESET_MS = const(10000)  # button held this long: node reset
+_DEBOUNCE_MS = const(30)
+_TAG = "ui"
+_OUTPUTS = ((P.OUTPUT_BLINK, "led"), (P.OUTPUT_BEEP, "buzzer"), (P.OUTPUT_VIBRATE, "vibrate"))
+
+
+class Ui:
+    def __init__(self, pins):
+        self.node = None  # set by main: the object whose input_number()/reset() we call
+        self.wake = None  # radio.wake: apply the node's actions after we fed it
+        self.out = {}
+        for name in ("led", "buzzer", "vibrate"):
+            if pins.get(name) is not None:
+                self.out[name] = Pin(pins[name], Pin.OUT, value=self._off(pins, name))
+        self._pins = pins
+        self._show = None  # the task showing an Output OOB value or the attention timer
+        self._want_push = False
+        self._count = 0
+        self._edges = []
+        self._flag = asyncio.ThreadSafeFlag()
+        self.button = None
+        if pins.get("button") is not None:
+            self.button = Pin(pins["button"], Pin.IN, Pin.PULL_UP)  # to ground: pressed = 0
+            self.button.irq(self._edge, Pin.IRQ_FALLING | Pin.IRQ_RISING)
+
+    @staticmethod
+    def _off(pins, name):
+        return 1 if pins.get(name + "_active_low") else 0
+
+    def _set(self, name, on):
+        p = self.out.get(name)
+        if p is not None:
+            p.value((1 if on else 0) ^ self._off(self._pins, name))
+
+    # ---- outputs ----
+    def _start(self, coro):
+        self._stop()
+        self._show = asyncio.create_task(coro)
+
+    def _stop(self):
+        if self._show is not None:
+            self._show.cancel()
+            self._show = None
+        for name in self.out:
+            self._set(name, False)
+
+    async def _pulses(self, name, count):
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < _SHOW_MAX_MS:
+            for _ in range(count):
+                self._set(name, True)
+                await asyncio.sleep_ms(_PULSE_ON_MS)
+                self._set(name, False)
+                await asyncio.sleep_ms(_PULSE_OFF_MS)
+            await asyncio.sleep_ms(_GROUP_PAUSE_MS)
+
+    async def _attention(self, seconds):
+        for _ in range(seconds * 1000 // (2 * _ATTENTION_HALF_MS)):
+            self._set("led", True)
+            await asyncio.sleep_ms(_ATTENTION_HALF_MS)
+            self._set("led", False)
+            await asyncio.sleep_ms(_ATTENTION_HALF_MS)
+
+    # ---- provisionee callbacks ----
+    def attention(self, seconds):
+        if seconds:
+            self._start(self._attention(seconds))
+
+    def output_number(self, action, number):
+        for bit, name in _OUTPUTS:
+            if action == bit:
+                log.info(_TAG, "Output OOB: showing a count on the %s", name)
+                self._start(self._pulses(name, number))
+                return
+        self._stop()
+        print("OOB output number:", number)  # the console is this lock's display (not the log: AuthValue)
+
+    def output_string(self, string):
+        self._stop()
+        print("OOB output string:", string)
+
+    def input(self, action, size):
+        self._stop()
+        if action == P.INPUT_PUSH and self.button is not None:
+            self._want_push, self._count = True, 0
+            log.info(_TAG, "Input OOB: press the button as many times as the provisioner shows")
+        elif action == P.INPUT_ALPHANUMERIC:
+            print("OOB input: type node.input_string('...') (up to %d characters)" % size)
+        else:
+            print("OOB input: type node.input_number(n) (up to %d digits)" % size)
+
+    def input_complete(self):  # the provisioner has the value: stop showing it
+        self._stop()
+
+    def link_close(self, bearer, reason):
+        self._stop()
+        self._want_push = False
+
+    def complete(self, net_key_index, address):
+        self._stop()
+
+    def failed(self, code):
+        self._stop()
+
+    def reset(self):
+        self._stop()
+        self._want_push = False
+
+    # ---- button ----
+    def _edge(self, pin):
+        self._edges.append((pin.value(), time.ticks_ms()))
+        self._flag.set()
+
+    async def run(self):
+        """The button: Input OOB pushes and the 10 s hold for a factory reset."""
+        down = last = None
+        while True:
+            timeout = None
+            now = time.ticks_ms()
+            if down is not None:
+                timeout = _HOLD_RESET_MS - time.ticks_diff(now, down)
+                if timeout <= 0:
+                    down = None
+                    self._count = 0
+                    log.info(_TAG, "button held 10 s: factory reset")
+                    self._call("reset")
+                    continue
+            elif self._count and last is not None:
+                timeout = _PRESS_GAP_MS - time.ticks_diff(now, last)
+                if timeout <= 0:
+                    n, self._count = self._count, 0
+                    if self._want_push:
+                        self._want_push = False
+                        log.info(_TAG, "Input OOB: %d press(es)", n)
+                        self._call("input_number", n)
+                    continue
+            try:
+                if timeout is None:
+                    await self._flag.wait()
+                else:
+                    await asyncio.wait_for_ms(self._flag.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            while self._edges:
+                level, t = self._edges.pop(0)
+                if last is not None and time.ticks_diff(t, last) < _DEBOUNCE_MS:
+                    continue
+                last = t
+                if level == 0 and down is None:
+                    down = t
+                elif level == 1 and down is not None:
+                    down = None
+                    self._count += 1
+
+    def _call(self, name, *args):
+        try:
+            getattr(self.node, name)(*args)
+        except ValueError as e:  # e.g. no input expected any more
+            log.error(_TAG, "%s: %s", name, e)
+        if self.wake is not None:
+            self.wake()
