@@ -42,15 +42,10 @@ def nonconn_connectable(board):
     except ImportError:
         ADV_NONCONN = _getenv("AIR_NONCONN_IND") == "1"  # the simulator's equivalent (docs/air.md)
     kind = board.get("pb_adv_type", "auto")
-    if kind == "adv_ind":
-        log.info("main", "PB-ADV and beacons as ADV_IND (ESP-BLE-MESH hears them; Zephyr and BlueZ do not)")
-        return True
-    if ADV_NONCONN:
-        log.info("main", "PB-ADV and beacons as ADV_NONCONN_IND")
-    else:
-        log.error("main", "stock MicroPython: PB-ADV and beacons go out as ADV_SCAN_IND, which Zephyr, BlueZ and "
-                  "ESP-BLE-MESH provisioners drop; PB-GATT still works (docs/firmware.md)")
-    return False
+    ind = kind == "adv_ind"
+    log.info("main", "PB-ADV and beacons as %s", "ADV_IND" if ind else "ADV_NONCONN_IND" if ADV_NONCONN else
+             "ADV_SCAN_IND (stock MicroPython: most provisioners drop it, docs/firmware.md)")
+    return ind
 
 
 class Lock:

@@ -20,7 +20,6 @@ except ImportError:  # CPython
 import os
 
 from mesh import beacon, keystore, log, pb_adv
-from mesh import prov_pdu as P
 from mesh.adv import Scheduler
 from mesh.keystore import KeyStore
 from mesh.link import ADV, GATT, Link
@@ -38,28 +37,22 @@ _ADV_SCAN_IND = const(2)
 _ADV_NONCONN_IND = const(3)
 _TAG = "node"
 
-# Board-config names of the OOB action bits (§5.4.1.2, Tables 5.24 and 5.26)
-OUTPUT_ACTIONS = {"blink": P.OUTPUT_BLINK, "beep": P.OUTPUT_BEEP, "vibrate": P.OUTPUT_VIBRATE,
-                  "numeric": P.OUTPUT_NUMERIC, "alphanumeric": P.OUTPUT_ALPHANUMERIC}
-INPUT_ACTIONS = {"push": P.INPUT_PUSH, "twist": P.INPUT_TWIST, "numeric": P.INPUT_NUMERIC,
-                 "alphanumeric": P.INPUT_ALPHANUMERIC}
-ALGORITHMS = {"cmac": P.ALGS_CMAC, "hmac": P.ALGS_HMAC}
-OOB_INFO = {"other": beacon.OOB_OTHER, "uri": beacon.OOB_URI, "2d_code": beacon.OOB_2D_CODE,
-            "bar_code": beacon.OOB_BAR_CODE, "nfc": beacon.OOB_NFC, "number": beacon.OOB_NUMBER,
-            "string": beacon.OOB_STRING, "on_box": beacon.OOB_ON_BOX, "inside_box": beacon.OOB_INSIDE_BOX,
-            "on_paper": beacon.OOB_ON_PAPER, "inside_manual": beacon.OOB_INSIDE_MANUAL,
-            "on_device": beacon.OOB_ON_DEVICE}
+# Board-config names, in bit order: OOB actions (§5.4.1.2, Tables 5.24 and 5.26), algorithms (Table 5.20),
+# OOB Information (§3.10.2, Table 3.55; bits 9-10 RFU)
+OUTPUT_ACTIONS = ("blink", "beep", "vibrate", "numeric", "alphanumeric")
+INPUT_ACTIONS = ("push", "twist", "numeric", "alphanumeric")
+ALGORITHMS = ("cmac", "hmac")
+OOB_INFO = ("other", "uri", "2d_code", "bar_code", "nfc", "number", "string", "certificate", "records", "", "",
+            "on_box", "inside_box", "on_paper", "inside_manual", "on_device")
 
 
-def _bits(value, names, what):
-    # an int, or a list of names from `names`
+def _bits(value, names):
+    # an int, or a list of names; an unknown name is a ValueError (tuple.index)
     if isinstance(value, int):
         return value
     n = 0
     for v in value:
-        if v not in names:
-            raise ValueError("unknown %s %s" % (what, v))
-        n |= names[v]
+        n |= 1 << names.index(v or "?")
     return n
 
 
@@ -70,10 +63,10 @@ def board_config(board):
     for key, names in (("output_actions", OUTPUT_ACTIONS), ("input_actions", INPUT_ACTIONS),
                        ("algorithms", ALGORITHMS)):
         if key in p:
-            p[key] = _bits(p[key], names, key)
+            p[key] = _bits(p[key], names)
     if board.get("hotel"):
         p["hotel"] = dict(board["hotel"])
-    return (p, dict(board.get("advertising") or {}), _bits(board.get("oob_info", 0), OOB_INFO, "OOB information"),
+    return (p, dict(board.get("advertising") or {}), _bits(board.get("oob_info", 0), OOB_INFO),
             board.get("uri"))
 
 
@@ -251,18 +244,12 @@ class Node:
             "keys": keystore.summary(r),
             "nid": None if self.net is None else "0x%02x" % self.net.nid,
             "crypto": "busy" if p.deadline() == 0 else "idle",  # key pair generation or ECDH in slices
-            "advertising": self._describe(self._on_air),
+            "advertising": "off" if self._on_air is None else "0x%02x" % self._on_air.data[1],  # first AD type
             "scanning": self._scanning,
             "backoff": 1 << self.sched.backoff,
         }
 
     # ---- internals ----
-    def _describe(self, a):
-        if a is None:
-            return "off"
-        return {beacon.AD_PB_ADV: "PB-ADV", beacon.AD_MESH_BEACON: "beacon", beacon.AD_URI: "URI"}.get(
-            a.data[1], "PB-GATT" if a.connectable else "?")
-
     def _configured(self):
         r = self.prov.record
         self.net = NetKeys(r["net_key"])
