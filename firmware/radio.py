@@ -68,9 +68,9 @@ class Radio:
             elif event == _IRQ_GATTS_WRITE:
                 if data[1] != self._in:
                     return
-                ev = (event, data[0], self.ble.gatts_read(self._in))  # a copy, before the next write lands
+                ev = (event, data[0], self.ble.gatts_read(self._in), None)  # a copy, before the next write lands
             elif event in (_IRQ_CENTRAL_CONNECT, _IRQ_CENTRAL_DISCONNECT, _IRQ_MTU_EXCHANGED):
-                ev = (event, data[0], data[1])
+                ev = (event, data[0], data[1], None)
             else:
                 return
             self._q.append(ev)
@@ -127,7 +127,7 @@ class Radio:
                     if a is None:
                         ble.gap_advertise(None)
                     else:  # resp b"", not None: None would reuse the previous call's scan response
-                        ble.gap_advertise(a.interval_ms * 1000, adv_data=a.data, resp_data=a.resp or b"",
+                        ble.gap_advertise(a.interval_ms * 1000, a.data, resp_data=a.resp or b"",
                                           connectable=a.connectable or self.as_ind)
                 elif k == "scan":
                     if act[1]:

@@ -92,18 +92,19 @@ class Node:
         cfg, adv_cfg, oob_info, uri = board_config(board or {})
         self.store = KeyStore(nvs)
         self.prov = self._provisionee(cfg, factory, keypair)
-        self._counter = None
-        self._kind = "rolling"
-        if uuid is not None:
-            self.uuid_src, self._kind = bytes(uuid), "fixed"
-        elif factory is not None and factory.uuid_secret:
+        self._counter = self.rolling = None
+        if uuid is None and factory is not None and factory.uuid_secret:
             self._counter = PeriodCounter(self._stored_period(), now_ms)
             self._period = self._counter.period(now_ms)
-            self.uuid_src = RollingUuid(factory.uuid_secret, self._period)
+            self.rolling = RollingUuid(factory.uuid_secret, self._period)
             self._save_period()
-        else:
-            self.uuid_src, self._kind = random_uuid(rand), "random"
+            self._kind = "rolling"
+        elif uuid is None:
+            uuid, self._kind = random_uuid(rand), "random"
             log.info(_TAG, "no rolling-UUID secret: random UUID for this boot")
+        else:
+            self._kind = "fixed"
+        self.uuid_src = self.rolling or bytes(uuid)  # what the scheduler and PB-ADV read the UUID from
         self.sched = Scheduler(self.uuid_src, oob_info, uri, adv_cfg, rand)
         self.link = Link(self.prov, pb_adv.PbAdv(self.uuid_src, rand), PbGatt())
         self.net = None  # NetKeys once provisioned (RAM only)
@@ -191,7 +192,7 @@ class Node:
             p = c.period(now_ms)
             if p != self._period:
                 self._period = p
-                self.uuid_src.update(p)  # held back while a link is open (the scheduler froze it)
+                self.rolling.update(p)  # held back while a link is open (the scheduler froze it)
                 self._save_period()
         self._after(now_ms)
 
@@ -230,8 +231,9 @@ class Node:
 
     def status(self):
         """State, UUID, bearer, address, which keys are present (16-bit fingerprints): never a secret."""
-        src = self.uuid_src
-        uuid = src if isinstance(src, bytes) else src.uuid
+        uuid = self.uuid_src
+        if not isinstance(uuid, bytes):
+            uuid = uuid.uuid
         r = self.prov.record
         p = self.prov
         return {
