@@ -55,8 +55,9 @@ class Lock:
         self.node, self.clock, self.radio = node, clock, None
 
     def status(self):
-        for k, v in self.node.status().items():
-            print("%-11s %s" % (k, v))
+        st = self.node.status()
+        for k in sorted(st):  # MicroPython dicts keep no insertion order
+            print("%-11s %s" % (k, st[k]))
 
     def _do(self, fn, *args):
         fn(*args + (self.clock.now(),))
