@@ -126,7 +126,8 @@ def decode_capabilities(params):
     check_len(params, LEN_CAPABILITIES)
     p = bytes(params)
     c = {"elements": p[0], "algorithms": p[1] << 8 | p[2], "pubkey_type": p[3], "oob_type": p[4],
-         "output_size": p[5], "output_actions": p[6] << 8 | p[7], "input_size": p[8], "input_actions": p[9] << 8 | p[10]}
+         "output_size": p[5], "output_actions": p[6] << 8 | p[7], "input_size": p[8],
+         "input_actions": p[9] << 8 | p[10]}
     try:
         capabilities(p[0], c["algorithms"], p[3], p[4], p[5], c["output_actions"], p[8], c["input_actions"])
     except ValueError:
