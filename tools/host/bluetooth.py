@@ -140,7 +140,6 @@ class _BLE:
         self._scan_id = 0
         self._conns = {}  # conn handle -> [addr_type, addr bytes, mtu, subscribed set]
         self._values = {}  # value handle -> _Value
-        self._db = []  # what the hub shows a central that discovers services
         self._scratch = bytearray(_SCRATCH_LEN)
 
     # -- configuration --------------------------------------------------------------------------------------
@@ -161,7 +160,7 @@ class _BLE:
                 self._send({"op": "off"})
                 self._advertising = self._scanning = False
                 self._conns = {}
-                self._values, self._db = {}, []
+                self._values = {}
                 self._active = False
         return self._active
 
@@ -278,8 +277,8 @@ class _BLE:
                 chars_db.append(entry)
             db.append({"uuid": UUID(svc_uuid).wire(), "start": start, "end": h - 1, "characteristics": chars_db})
             result.append(tuple(handles))
-        self._values, self._db = values, db
-        self._send({"op": "gatt_db", "services": db})
+        self._values = values
+        self._send({"op": "gatt_db", "services": db})  # what a central gets when it discovers services
         return tuple(result)
 
     def _value(self, value_handle):
