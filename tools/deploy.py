@@ -295,6 +295,9 @@ def parser():
 
 def main(argv=None):
     a = parser().parse_args(argv)
+    for name in ("firmware", "csv", "micropy_dir", "idf_path"):  # `FIRMWARE=~/x.bin` reaches us unexpanded
+        if getattr(a, name, ""):
+            setattr(a, name, os.path.expanduser(getattr(a, name)))
     try:
         a.fn(a)
     except Fail as e:
