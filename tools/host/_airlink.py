@@ -30,7 +30,9 @@ _DEBUG = os.getenv("AIR_DEBUG") == "1"
 class AirLink:
     def __init__(self, hub, addr=None, name=""):
         host, _, port = hub.rpartition(":")
-        ai = socket.getaddrinfo(host or "127.0.0.1", int(port))[0]
+        if host in ("", "localhost"):  # the hub listens on IPv4 loopback; "localhost" may resolve to ::1 first
+            host = "127.0.0.1"
+        ai = socket.getaddrinfo(host, int(port))[0]
         self.sock = socket.socket(ai[0], socket.SOCK_STREAM)
         self.sock.connect(ai[-1])
         self.handlers = {}  # op -> fn(msg)
