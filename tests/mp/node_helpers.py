@@ -6,6 +6,9 @@ import sys
 sys.path.insert(0, "tools/host")
 import esp32  # noqa: E402  (host stand-in: the key store's NVS)
 
+from hostprov_helpers import _App  # noqa: E402  (records the Output OOB values shown and Input OOB requests)
+from test_factory import nvs as factory_nvs  # noqa: E402
+
 from mesh import beacon, factory, log  # noqa: E402
 from mesh.node import Node  # noqa: E402
 
@@ -72,17 +75,11 @@ _s = {}
 def new(board, uuid, factory_items=None):
     """A fresh lock over an empty in-memory NVS partition; factory_items: {key: bytes | int} in "factory"."""
     log.sink = quiet  # stdout carries the RPC replies
-    esp32.use_flash(None)
     fd = None
     if factory_items:
-        f = esp32.NVS(factory.NAMESPACE)
-        for k, v in factory_items.items():
-            if isinstance(v, int):
-                f.set_i32(k, v)
-            else:
-                f.set_blob(k, v)
-        f.commit()
-        fd = factory.load(esp32.NVS(factory.NAMESPACE))
+        fd = factory.load(factory_nvs(**factory_items))  # a fresh partition with these factory items
+    else:
+        esp32.use_flash(None)
     app = _App()
     node = Node(esp32.NVS("mesh"), board, fd, now_ms=0, app=app, uuid=uuid)
     _s.update(node=node, air=Air(node), app=app, board=board)
@@ -96,21 +93,6 @@ def reboot(now):
     node = Node(esp32.NVS("mesh"), _s["board"], fd, now_ms=now, app=_s["app"])
     _s.update(node=node, air=Air(node))
     return step(now)
-
-
-class _App:
-    def __init__(self):
-        self.shown = []
-        self.asked = []
-
-    def output_number(self, action, number):
-        self.shown.append(number)
-
-    def output_string(self, string):
-        self.shown.append(string)
-
-    def input(self, action, size):
-        self.asked.append([action, size])
 
 
 def step(now, ev=None):

@@ -9,6 +9,8 @@ from bearer_helpers import UUID, exchange  # noqa: E402
 from keystore_helpers import Logs  # noqa: E402
 from mpunit import h, hx, raises, vectors  # noqa: E402
 from node_helpers import ADDR, CONN, Air  # noqa: E402
+from test_factory import nvs as factory_nvs  # noqa: E402
+from test_link import _pdus  # noqa: E402  (the §8.7 PDUs of one side, reassembled)
 
 from mesh import beacon, factory, keystore, pb_gatt  # noqa: E402
 from mesh import prov_pdu as P  # noqa: E402
@@ -28,16 +30,6 @@ def _sample_node(lg=None):
     esp32.use_flash(None)
     node = Node(esp32.NVS("mesh"), BOARD, None, now_ms=0, rand=_rand, uuid=UUID, keypair=KEYPAIR)
     return node, Air(node)
-
-
-def _pdus(who):
-    out = []
-    for w, _name, f in exchange():
-        if w == who and f[5] & 3 == 0:
-            out.append(f[9:])
-        elif w == who and f[5] & 3 == 2:
-            out[-1] += f[6:]
-    return out
 
 
 def _check_record(r):
@@ -158,13 +150,8 @@ def test_reset_during_a_gatt_provisioning_disconnects():
 
 
 def test_status_never_holds_a_secret():
-    esp32.use_flash(None)
-    f = esp32.NVS("factory")
     secret, static = bytes(range(40, 72)), bytes(range(100, 132))
-    f.set_blob("uuid_secret", secret)
-    f.set_blob("static_oob", static)
-    f.commit()
-    fd = factory.load(esp32.NVS("factory"))
+    fd = factory.load(factory_nvs(uuid_secret=secret, static_oob=static))
     node = Node(esp32.NVS("mesh"), BOARD, fd, now_ms=0, rand=_rand, keypair=KEYPAIR)
     record = {"net_key": bytes(range(16)), "net_key_index": 3, "flags": 0, "iv_index": 9, "address": 0x0123,
               "elements": 1, "dev_key": bytes(range(16, 32)),
@@ -224,11 +211,7 @@ def test_connection_refused_during_pb_adv_link_restarts_the_advert():
 
 
 def test_rolling_uuid_counter_per_boot_and_period():
-    esp32.use_flash(None)
-    f = esp32.NVS("factory")
-    f.set_blob("uuid_secret", bytes(range(32)))
-    f.commit()
-    fd = factory.load(esp32.NVS("factory"))
+    fd = factory.load(factory_nvs(uuid_secret=bytes(range(32))))
     nvs = esp32.NVS("mesh")
     a = Node(nvs, {}, fd, now_ms=0)
     assert nvs.get_i32(PERIOD_KEY) == 1 and a.uuid_src.period == 1 and a.status()["uuid_kind"] == "rolling"
@@ -266,11 +249,7 @@ def test_board_config_names_and_factory_overrides():
     raises(ValueError, board_config, {"provisioning": {"output_actions": ["wink"]}})
     raises(ValueError, board_config, {"oob_info": ["in_the_fridge"]})
     # factory capability overrides win over the board; a refused combination falls back to the board
-    esp32.use_flash(None)
-    f = esp32.NVS("factory")
-    f.set_i32("output_size", 1)
-    f.set_i32("output_actions", P.OUTPUT_BEEP)
-    f.commit()
+    f = factory_nvs(output_size=1, output_actions=P.OUTPUT_BEEP)
     node = Node(esp32.NVS("mesh"), {"provisioning": {"output_size": 4, "output_actions": ["numeric"]}},
                 factory.load(esp32.NVS("factory")))
     assert node.prov.capabilities[6:9] == bytes((1, 0, P.OUTPUT_BEEP))  # Output OOB Size, Actions (§5.4.1.2)
