@@ -290,11 +290,12 @@ class Provisionee:
             self._call("input", bit, size)
 
     def _random_string(self, size):
+        # base-36 digits of a 64-bit random (as Zephyr): 36^8 < 2^64, the bias is below 2^-22
+        n = int.from_bytes(self.rand(8), "big")
         out = ""
-        while len(out) < size:
-            for b in self.rand(size):
-                if b < 252 and len(out) < size:  # 252 = 7 * 36: uniform over the 36 characters
-                    out += _ALNUM[b % 36]
+        for _ in range(size):
+            out += _ALNUM[n % 36]
+            n //= 36
         return out
 
     def _on_public_key(self, s, params):

@@ -229,8 +229,9 @@ class Provisioner:
             self.state = "pubkey"
 
     def _random_value(self, action, size):
-        if action == INPUT_ALPHANUMERIC:
-            return "".join(ALNUM[b % 36] for b in self.rand(size))
+        if action == INPUT_ALPHANUMERIC:  # base-36 digits of a 128-bit random: no visible bias
+            n = int.from_bytes(self.rand(16), "big")
+            return "".join(ALNUM[n // 36 ** i % 36] for i in range(size))
         n = int.from_bytes(self.rand(8), "big")
         if action in (INPUT_PUSH, INPUT_TWIST):  # a count of actions: 1 .. 10^size - 1
             return 1 + n % (10 ** size - 1)
