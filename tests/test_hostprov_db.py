@@ -103,6 +103,7 @@ def test_addresses_are_first_fit_and_respect_element_counts(path):
         d.add_node("C", uuid=bytes(16), address=0x0010, elements=1, dev_key=DEV_KEY)
         assert d.allocate_address(9) == 0x0007  # 0x0007..0x000F fits in front of C
         assert d.allocate_address(10) == 0x0011
+        assert d.allocate_address(1, reserved=[(0x0007, 2)]) == 0x0009  # promised to a running attempt
         with pytest.raises(ValueError):
             d.allocate_address(0)
         with pytest.raises(sqlite3.IntegrityError):

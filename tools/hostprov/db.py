@@ -156,12 +156,13 @@ class ProvDB:
             self._db.execute("UPDATE network SET iv_index = ?, flags = COALESCE(?, flags)", (iv_index, flags))
 
     # --- nodes -----------------------------------------------------------------------------------------
-    def allocate_address(self, elements):
-        """The first free range of `elements` consecutive unicast addresses (ValueError when full)."""
+    def allocate_address(self, elements, reserved=()):
+        """The first free range of `elements` consecutive unicast addresses (ValueError when full).
+        `reserved`: (address, count) ranges promised to attempts still running."""
         if not 1 <= elements <= 0xFF:
             raise ValueError(f"element count {elements}")
         net = self.network()
-        taken = [(net["provisioner_address"], 1)]
+        taken = [(net["provisioner_address"], 1)] + list(reserved)
         taken += self._db.execute("SELECT address, elements FROM nodes").fetchall()
         taken += [(a, 1) for (a,) in self._db.execute(
             "SELECT address FROM exclusions WHERE iv_index + ? > ?", (EXCLUSION_IV_STEPS, net["iv_index"]))]
@@ -183,9 +184,10 @@ class ProvDB:
             self._remove(lock_id)
             self._db.execute(
                 "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (lock_id, bytes(uuid).hex(), room, floor, address, elements, self._seal(dev_key, _where("dev_key", lock_id)),
-                 self._seal(hotel_keys, _where("hotel_keys", lock_id)) if hotel_keys else None, bearer, method, int(secure),
-                 _now()))
+                (lock_id, bytes(uuid).hex(), room, floor, address, elements,
+                 self._seal(dev_key, _where("dev_key", lock_id)),
+                 self._seal(hotel_keys, _where("hotel_keys", lock_id)) if hotel_keys else None,
+                 bearer, method, int(secure), _now()))
 
     def remove_node(self, lock_id):
         with self._db:

@@ -105,12 +105,13 @@ class _Rx:
 
 
 class Link:
-    def __init__(self, uuid, link_id=None, rand=os.urandom):
+    def __init__(self, uuid, link_id=None, rand=os.urandom, establish_ms=LINK_ESTABLISH_MS):
         if len(uuid) != 16:
             raise ValueError("device UUID must be 16 bytes")
         self.uuid = bytes(uuid)
         self.link_id = link_id if link_id is not None else int.from_bytes(rand(4), "big")
         self._id = self.link_id.to_bytes(4, "big")
+        self._establish_ms = establish_ms  # a tool may give up sooner than the spec's 60 s and retry
         self.state = "idle"  # idle -> opening -> open -> closed
         self._frames = []  # (urgent, pdu)
         self._queue = []  # Provisioning PDUs waiting for the current transaction to be acked
@@ -127,7 +128,7 @@ class Link:
         if self.state != "idle":
             raise ValueError("link already used")
         self.state = "opening"
-        self._open_until = now_ms + LINK_ESTABLISH_MS
+        self._open_until = now_ms + self._establish_ms
         self._ctl(LINK_OPEN, self.uuid)
         self._resend_at = now_ms + RETRANSMIT_MS
 

@@ -22,11 +22,15 @@ from . import protocol as proto
 
 
 class Attempt:
-    def __init__(self, bearer, uuid, provisioner, *, allocate=None, mtu=pb_gatt.ATT_MTU_MIN, link_id=None):
+    def __init__(self, bearer, uuid, provisioner, *, allocate=None, mtu=pb_gatt.ATT_MTU_MIN, link_id=None,
+                 establish_ms=pb_adv.LINK_ESTABLISH_MS):
         if bearer not in ("adv", "gatt"):
             raise ValueError("bearer is 'adv' or 'gatt'")
         self.bearer, self.provisioner, self._allocate = bearer, provisioner, allocate
-        self._link = pb_adv.Link(uuid, link_id=link_id) if bearer == "adv" else pb_gatt.Client(mtu)
+        if bearer == "adv":
+            self._link = pb_adv.Link(uuid, link_id=link_id, establish_ms=establish_ms)
+        else:
+            self._link = pb_gatt.Client(mtu)
         self._out = []
         self._last_pdu = None
         self.address = None
@@ -65,6 +69,10 @@ class Attempt:
         if self._last_pdu is not None:
             ds.append(self._last_pdu + proto.PROTOCOL_TIMEOUT_MS)
         return min((d for d in ds if d is not None), default=None)
+
+    def set_mtu(self, mtu):
+        """PB-GATT: the ATT_MTU the connection negotiated."""
+        self._link.set_mtu(mtu)
 
     def oob_value(self, now_ms, value):
         """The Output OOB value read from the lock (when the provisioner's on_request returned None)."""

@@ -1,0 +1,580 @@
+"""Host provisioner command line: provision a hotel's locks over the virtual air (docs/hostprov.md).
+
+    python tools/provision.py init      --db hotel.db [--hotel] [--mesh-name NAME] [--iv-index N]
+    python tools/provision.py provision --db hotel.db --air HOST:PORT --locks locks-full.csv [--only 101,102]
+                                        [--bearer auto|adv|gatt] [--gatt-locks 102] [--algorithm auto|cmac|hmac]
+                                        [--oob auto|none|static|output|input] [--parallel 2] [--retries 2]
+                                        [--cdb mesh.json]
+    python tools/provision.py list      --db hotel.db
+    python tools/provision.py export    --db hotel.db --out mesh.json
+
+The passphrase comes from $HOSTPROV_PASSPHRASE, else from the terminal. The lock table is the CSV that
+tools/factory.py completes (lock_id, uuid_secret, static_oob, oob_public, room, floor, ...); an optional `uuid`
+column gives a lock with a fixed Device UUID.
+"""
+
+import argparse
+import asyncio
+import csv
+import getpass
+import os
+import pathlib
+import sys
+import time
+
+_TOOLS = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_TOOLS))
+import air_client  # noqa: E402
+import uuid_resolver  # noqa: E402
+
+from . import cdb, protocol as proto, session  # noqa: E402
+from . import db as provdb  # noqa: E402
+
+AD_PB_ADV, AD_MESH_BEACON, AD_SERVICE_DATA16 = 0x29, 0x2B, 0x16
+MESH_PROV_SERVICE = 0x1827
+DATA_IN, DATA_OUT = "2adb", "2adc"
+FRAME_HOLD_S = 0.06  # each PB-ADV PDU stays on air ~60 ms: 2-3 advertising events at 20 ms + advDelay
+ADV_INTERVAL_MS = 20
+GATT_MTU = 517  # ask for the largest; the lock's preference decides (NimBLE: 256)
+ATTEMPT_TIMEOUT_S = 40
+LINK_OPEN_MS = 10_000  # give up a Link Open sooner than §5.3.2's 60 s: the lock may have a new UUID by now
+PIN_GROUP_GAP_S = 1.0  # an Output OOB blink/beep group ends after 1 s without a pulse
+PRESS_HOLD_S, PRESS_GAP_S = 0.1, 0.2
+METHODS = {proto.AUTH_NO_OOB: "none", proto.AUTH_STATIC: "static", proto.AUTH_OUTPUT: "output",
+           proto.AUTH_INPUT: "input"}
+OUTPUT_NAMES = {0: "blink", 1: "beep", 2: "vibrate", 3: "numeric", 4: "alnum"}
+INPUT_NAMES = {0: "push", 1: "twist", 2: "numeric", 3: "alnum"}
+
+
+# --- lock table and adverts ----------------------------------------------------------------------------------
+def load_locks(path):
+    """lock_id -> {"secret", "uuid", "static_oob", "oob_public", "room", "floor"} (absent: None)."""
+    locks = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            lock = (row.get("lock_id") or "").strip()
+            if not lock or lock.startswith("#"):
+                continue
+
+            def hexcell(name, row=row):
+                v = (row.get(name) or "").strip()
+                return bytes.fromhex(v) if v else None
+
+            def intcell(name, row=row):
+                v = (row.get(name) or "").strip()
+                return int(v, 0) if v else None
+
+            locks[lock] = {"secret": hexcell("uuid_secret"), "uuid": hexcell("uuid"),
+                           "static_oob": hexcell("static_oob"), "oob_public": hexcell("oob_public"),
+                           "room": intcell("room"), "floor": intcell("floor")}
+    return locks
+
+
+def ad_structures(data):
+    i = 0
+    while i < len(data) and data[i]:
+        n = data[i]
+        if i + 1 + n > len(data):
+            return
+        yield data[i + 1], bytes(data[i + 2:i + 1 + n])
+        i += 1 + n
+
+
+def classify(data):
+    """("adv", uuid) for an Unprovisioned Device beacon, ("gatt", uuid) for Mesh Provisioning Service data,
+    ("pb", pdu) for a PB-ADV PDU, or None (§3.10.2, §7.1.2.2.1, §5.2.1)."""
+    for typ, body in ad_structures(data):
+        if typ == AD_PB_ADV and len(body) >= 6:
+            return ("pb", body)
+        if typ == AD_MESH_BEACON and len(body) in (19, 23) and body[0] == 0x00:
+            return ("adv", body[1:17])
+        if typ == AD_SERVICE_DATA16 and len(body) == 20 and int.from_bytes(body[:2], "little") == MESH_PROV_SERVICE:
+            return ("gatt", body[2:18])
+    return None
+
+
+class Seen:
+    """Which lock each heard UUID belongs to, with the radio address and bearers it offered, and when."""
+
+    def __init__(self, locks, resolver):
+        self.locks, self.resolver = locks, resolver
+        self.fixed = {v["uuid"]: k for k, v in locks.items() if v["uuid"]}
+        self.by_lock = {}  # lock -> {"uuid", "addr", "adv": t, "gatt": t}
+        self.changed = asyncio.Event()
+        self._cache = {}
+
+    def heard(self, kind, uuid, addr):
+        lock = self.fixed.get(uuid)
+        if lock is None:
+            if uuid not in self._cache:
+                hit = self.resolver.resolve(uuid, int(time.time())) if self.resolver else None
+                self._cache[uuid] = hit[0] if hit else None
+            lock = self._cache[uuid]
+        if lock is None:
+            return
+        e = self.by_lock.setdefault(lock, {"uuid": uuid, "addr": addr, "adv": 0.0, "gatt": 0.0})
+        if e["uuid"] != uuid or e["addr"] != addr:
+            e.update(uuid=uuid, addr=addr, adv=0.0, gatt=0.0)  # a new period or a reboot: a new UUID
+        e[kind] = time.monotonic()
+        self.changed.set()
+
+
+# --- what a person would do at the lock: read its OOB output, give it input -----------------------------------
+class AirOob:
+    """Output OOB read from the lock's pins through the air (blink: LED, beep: buzzer, vibrate: motor) or, for
+    numbers and strings, from its console log; Input OOB pushes/twists given by pressing its button."""
+
+    def __init__(self, radio, pins, console=None):
+        self.radio, self.pins, self.console = radio, pins, console
+        self.changes = []  # PinChange, as they come
+
+    async def collect(self):
+        while True:
+            self.changes.append(await self.radio.pins.get())
+
+    async def read_output(self, lock, addr, action, since):
+        """The value lock `addr` shows for Output OOB `action`, from pin changes after index `since`."""
+        if action in (proto.OUTPUT_NUMERIC, proto.OUTPUT_ALPHANUMERIC):
+            return await self._read_console(lock, action == proto.OUTPUT_NUMERIC)
+        pin = self.pins[OUTPUT_NAMES[action]]
+        while True:
+            pulses = [c for c in self.changes[since:] if c.addr == addr and c.pin == pin and c.value]
+            gaps = [b.t - a.t for a, b in zip(pulses, pulses[1:])]
+            group = 1 + next((i for i, g in enumerate(gaps) if g > PIN_GROUP_GAP_S * 1000), len(gaps))
+            if pulses and (group <= len(gaps) or await self._quiet(addr, pin)):
+                return group
+            await asyncio.sleep(0.1)
+
+    async def _quiet(self, addr, pin):
+        n = len(self.changes)
+        await asyncio.sleep(PIN_GROUP_GAP_S)
+        return not any(c.addr == addr and c.pin == pin for c in self.changes[n:])
+
+    async def _read_console(self, lock, numeric):
+        if self.console is None:
+            return None
+        path = pathlib.Path(self.console) / f"{lock}.log"
+        start = path.stat().st_size if path.exists() else 0  # only what the lock prints from now on
+        while True:
+            await asyncio.sleep(0.1)
+            if not path.exists():
+                continue
+            with open(path, "rb") as f:
+                f.seek(start)
+                for line in f.read().decode(errors="replace").splitlines():
+                    if "oob" in line.lower() and line.split():
+                        word = line.split()[-1]
+                        if numeric and word.isdigit():
+                            return int(word)
+                        if not numeric and word.isalnum():
+                            return word
+
+    async def give_input(self, addr, action, value):
+        if action not in (proto.INPUT_PUSH, proto.INPUT_TWIST):
+            print(f"enter {value} on lock {addr.hex()} now", file=sys.stderr)
+            return
+        await asyncio.sleep(0.3)  # let the Start reach the lock first
+        for _ in range(int(value)):
+            await self.radio.press(addr, self.pins["button"], hold_ms=PRESS_HOLD_S * 1000)
+            await asyncio.sleep(PRESS_GAP_S)
+
+
+# --- one radio provisioning one lock at a time ----------------------------------------------------------------
+def _choose(args, lock_row):
+    def choose(caps):
+        start = proto.choose_start(dict(caps, algorithms=caps["algorithms"] & {"auto": 3, "cmac": 1, "hmac": 2}[
+            args.algorithm]), lock_row["static_oob"], lock_row["oob_public"])
+        if args.oob == "auto" or METHODS[start[2]] == args.oob:
+            return start
+        alg, key = start[:2]
+        if args.oob == "none":
+            return alg, key, proto.AUTH_NO_OOB, 0, 0
+        if args.oob == "static":
+            return alg, key, proto.AUTH_STATIC, 0, 0
+        kind = args.oob
+        actions, size = caps[f"{kind}_actions"], caps[f"{kind}_size"]
+        for action in range(5):
+            if actions >> action & 1:
+                return alg, key, proto.AUTH_OUTPUT if kind == "output" else proto.AUTH_INPUT, action, size
+        return start  # the lock cannot do it: the strongest it can
+    return choose
+
+
+class Worker:
+    def __init__(self, radio, ctx):
+        self.radio, self.ctx = radio, ctx
+        self.frames = asyncio.Queue()  # PB-ADV PDUs heard
+        self.oob = AirOob(radio, ctx.pins, ctx.args.console)
+
+    async def pump(self):
+        while True:
+            a = await self.radio.adverts.get()
+            kind = classify(a.data)
+            if kind is None:
+                continue
+            if kind[0] == "pb":
+                self.frames.put_nowait(kind[1])
+            else:
+                self.ctx.seen.heard(kind[0], kind[1], a.addr)
+
+    async def provision(self, lock):
+        """Attempts until one succeeds or the retries are used up. -> result dict."""
+        ctx, t0 = self.ctx, time.monotonic()
+        since = 0.0  # the first attempt takes any sighting; a retry waits for one heard after the failure
+        row = ctx.locks[lock]
+        res = {"lock": lock, "room": row["room"], "bearer": "-", "method": "-", "outcome": "failed", "attempts": 0}
+        for n in range(1 + ctx.args.retries):
+            res["attempts"] = n + 1
+            seen = await ctx.wait_seen(lock, after=since)
+            if seen is None:
+                res["outcome"] = "not found"
+                break
+            failed_at = time.monotonic()
+            try:
+                outcome, reason = await asyncio.wait_for(self._attempt(lock, row, seen, res), ATTEMPT_TIMEOUT_S)
+            except (asyncio.TimeoutError, air_client.AirError, air_client.Disconnected, OSError) as e:
+                outcome, reason = "failed", type(e).__name__ + (f": {e}" if str(e) else "")
+            finally:
+                ctx.release(lock)
+            res["outcome"], res["reason"] = outcome, reason
+            if outcome == "complete":
+                break
+            since = failed_at  # a rebooted lock has a new UUID: use what it beacons now
+        res["time"] = time.monotonic() - t0
+        return res
+
+    def _bearer(self, lock, seen):
+        want = "gatt" if lock in self.ctx.gatt_locks else self.ctx.args.bearer
+        if want == "auto":  # PB-ADV when the lock beacons, else PB-GATT (a phone's only bearer)
+            return "adv" if seen["adv"] else "gatt"
+        return want
+
+    async def _attempt(self, lock, row, seen, res):
+        ctx = self.ctx
+        net = ctx.network
+        bearer = self._bearer(lock, seen)
+        hotel = None
+        if net["mh_key"] and row["room"] is not None and row["floor"] is not None:
+            hotel = proto.hotel_keys(net["mh_key"], row["floor"], row["room"])
+        need = []
+        started = len(self.oob.changes)
+        prov = proto.Provisioner(net["net_key"], net["net_key_index"], net["iv_index"], 0, flags=net["flags"],
+                                 choose=_choose(ctx.args, row), static_oob=row["static_oob"],
+                                 device_public_key=row["oob_public"], hotel=hotel,
+                                 on_request=lambda action, size: need.append(action),
+                                 on_display=lambda action, value: ctx.spawn(
+                                     self.oob.give_input(seen["addr"], action.bit_length() - 1, value)))
+        attempt = session.Attempt(bearer, seen["uuid"], prov, allocate=lambda n: ctx.reserve(lock, n),
+                                  establish_ms=LINK_OPEN_MS)
+        res["bearer"] = "PB-ADV" if bearer == "adv" else "PB-GATT"
+        reading = None  # the task reading the Output OOB value, once it is needed
+        if bearer == "adv":
+            await self._drain_frames()
+            step = self._adv_step
+        else:
+            step = await self._gatt_open(seen["addr"], attempt)
+        attempt.start(ctx.now())
+        try:
+            while attempt.outcome is None:
+                if need and reading is None and prov.state == "auth":
+                    action = need.pop().bit_length() - 1
+                    reading = asyncio.ensure_future(self.oob.read_output(lock, seen["addr"], action, started))
+                if reading is not None and reading.done():
+                    value = reading.result()
+                    if value is None:
+                        return "failed", "cannot read the lock's Output OOB value"
+                    attempt.oob_value(ctx.now(), value)
+                    reading = asyncio.get_running_loop().create_future()  # read once: never done again
+                await step(attempt, reading)
+            await step(attempt, None, final=True)
+        finally:
+            if reading is not None:
+                reading.cancel()
+            if bearer == "gatt":
+                await self._gatt_close()
+        if prov.start_params:
+            alg, key, method, action, size = prov.start_params
+            name = METHODS[method]
+            if method == proto.AUTH_OUTPUT:
+                name += "/" + OUTPUT_NAMES[action]
+            elif method == proto.AUTH_INPUT:
+                name += "/" + INPUT_NAMES[action]
+            res["method"] = name + ("/HMAC" if alg == proto.ALG_HMAC else "/CMAC") + ("/OOB-key" if key else "")
+        if attempt.outcome == "complete":
+            r = prov.result
+            ctx.db.add_node(lock, uuid=seen["uuid"], address=r["address"], elements=r["elements"],
+                            dev_key=r["dev_key"], room=row["room"], floor=row["floor"], hotel_keys=hotel,
+                            bearer=res["bearer"], method=res["method"],
+                            secure=prov.start_params[2] != proto.AUTH_NO_OOB or bool(prov.start_params[1]))
+            res["address"] = r["address"]
+        return attempt.outcome, attempt.reason
+
+    def _timeout(self, attempt, reading):
+        """Seconds to wait for the lock: until the attempt's next deadline, in short steps while an Output OOB
+        value is being read (so it is used as soon as it is known)."""
+        dl = attempt.deadline()
+        t = 1.0 if dl is None else max(0.0, (dl - self.ctx.now()) / 1000)
+        return min(t, 0.05) if reading is not None else t
+
+    async def _drain_frames(self):
+        while not self.frames.empty():
+            self.frames.get_nowait()
+
+    async def _adv_step(self, attempt, reading, final=False):
+        out = attempt.take_output()
+        for pdu in out:  # one advertising set: the PDUs go on air one after the other
+            await self.radio.advertise(ADV_INTERVAL_MS, bytes([len(pdu) + 1, AD_PB_ADV]) + pdu,
+                                       adv_type=air_client.ADV_NONCONN_IND)
+            await asyncio.sleep(FRAME_HOLD_S)
+        if out:
+            await self.radio.stop_advertising()
+        if final:
+            return
+        got = False
+        while not self.frames.empty():
+            attempt.receive(self.ctx.now(), self.frames.get_nowait())
+            got = True
+        if not got and not out:
+            try:
+                pdu = await asyncio.wait_for(self.frames.get(), self._timeout(attempt, reading))
+                attempt.receive(self.ctx.now(), pdu)
+            except asyncio.TimeoutError:
+                pass
+        attempt.poll(self.ctx.now())
+
+    async def _gatt_open(self, addr, attempt):
+        conn = self.conn = await self.radio.connect(addr, timeout_ms=3000)
+        attempt.set_mtu(await conn.exchange_mtu(GATT_MTU))
+        chars = {c["uuid"].lower(): c for s in await conn.discover() if s["uuid"].lower() == "1827"
+                 for c in s["characteristics"]}
+        if DATA_IN not in chars or DATA_OUT not in chars:
+            raise air_client.AirError("no Mesh Provisioning Service on the lock")
+        din, dout = chars[DATA_IN]["handle"], chars[DATA_OUT]
+        if dout.get("cccd"):
+            await conn.write(dout["cccd"], b"\x01\x00")  # subscribe to Data Out notifications
+
+        async def step(attempt, reading, final=False):
+            for v in attempt.take_output():
+                await conn.write(din, v)
+            if final:
+                return
+            try:  # (cancelling notification() would leave its queue getter behind to eat the next one)
+                handle, value = await conn.notification(timeout=self._timeout(attempt, reading))
+                if handle == dout["handle"]:
+                    attempt.receive(self.ctx.now(), value)
+            except asyncio.TimeoutError:
+                pass
+            attempt.poll(self.ctx.now())
+
+        return step
+
+    async def _gatt_close(self):
+        try:
+            await self.conn.disconnect()
+        except (air_client.AirError, ConnectionError, asyncio.TimeoutError):
+            pass
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+class Context:
+    def __init__(self, args, database, locks):
+        self.args, self.db, self.locks = args, database, locks
+        self.network = database.network()
+        secrets = {k: v["secret"] for k, v in locks.items() if v["secret"]}
+        self.seen = Seen(locks, uuid_resolver.Resolver(secrets) if secrets else None)
+        self.gatt_locks = set(filter(None, (args.gatt_locks or "").split(",")))
+        self.pins = {"blink": args.led_pin, "beep": args.buzzer_pin, "vibrate": args.vibrate_pin,
+                     "button": args.button_pin}
+        self._reserved = {}
+        self._tasks = set()
+        self._t0 = time.monotonic()
+
+    def now(self):
+        return int((time.monotonic() - self._t0) * 1000)
+
+    def spawn(self, coro):
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    def reserve(self, lock, elements):
+        addr = self.db.allocate_address(elements, reserved=list(self._reserved.values()))
+        self._reserved[lock] = (addr, elements)
+        return addr
+
+    def release(self, lock):
+        self._reserved.pop(lock, None)
+
+    async def wait_seen(self, lock, after):
+        deadline = time.monotonic() + self.args.discover_s
+        while True:
+            e = self.seen.by_lock.get(lock)
+            if e and max(e["adv"], e["gatt"]) >= after:
+                return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.seen.changed.clear()
+            try:
+                await asyncio.wait_for(self.seen.changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+
+def progress(done, total, ok, width=30):
+    filled = width * done // total if total else width
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} done, {ok} provisioned"
+
+
+def grid(head, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+
+    def line(cells):
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def table(results):
+    """The results table: lock, room, bearer, method, time, outcome."""
+    rows = [(r["lock"], "" if r["room"] is None else r["room"], r["bearer"], r["method"], f"{r['time']:.1f} s",
+             (f"ok 0x{r['address']:04X}" if r["outcome"] == "complete" else r["outcome"]
+              + (f" ({r['reason']})" if r.get("reason") else ""))
+             + (f", {r['attempts']} attempts" if r["attempts"] > 1 else "")) for r in results]
+    return grid(("lock", "room", "bearer", "method", "time", "outcome"), rows)
+
+
+async def run_provision(args, database):
+    locks = load_locks(args.locks)
+    wanted = [x for x in (args.only.split(",") if args.only else locks) if x]
+    unknown = [x for x in wanted if x not in locks]
+    if unknown:
+        raise SystemExit(f"not in {args.locks}: {', '.join(unknown)}")
+    done_before = {n["lock_id"] for n in database.nodes()}
+    todo = [x for x in wanted if args.again or x not in done_before]
+    ctx = Context(args, database, locks)
+    workers = []
+    for i in range(max(1, args.parallel)):
+        radio = await air_client.join(args.air, name=f"provisioner-{i}")
+        await radio.scan(0, interval_ms=30, window_ms=30)
+        await radio.watch_pins()
+        workers.append(Worker(radio, ctx))
+    helpers = [asyncio.ensure_future(w.pump()) for w in workers] + \
+              [asyncio.ensure_future(w.oob.collect()) for w in workers]
+    queue = asyncio.Queue()
+    for lock in todo:
+        queue.put_nowait(lock)
+    results = []
+    tty = sys.stderr.isatty()
+
+    async def work(w):
+        while not queue.empty():
+            r = await w.provision(queue.get_nowait())
+            results.append(r)
+            bar = progress(len(results), len(todo), sum(x["outcome"] == "complete" for x in results))
+            print(("\r" if tty else "") + bar, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    try:
+        print(progress(0, len(todo), 0), end="" if tty else "\n", file=sys.stderr, flush=True)
+        await asyncio.gather(*(work(w) for w in workers))
+        if tty:
+            print(file=sys.stderr)
+    finally:
+        for h in helpers:
+            h.cancel()
+        for w in workers:
+            await w.radio.close()
+    order = {k: i for i, k in enumerate(todo)}
+    results.sort(key=lambda r: order[r["lock"]])
+    print(table(results))
+    if args.cdb:
+        cdb.write(database, args.cdb)
+        print(f"Mesh Configuration Database written to {args.cdb}")
+    return 0 if all(r["outcome"] == "complete" for r in results) else 1
+
+
+# --- main ------------------------------------------------------------------------------------------------
+def _passphrase(confirm=False):
+    p = os.environ.get("HOSTPROV_PASSPHRASE")
+    if p:
+        return p
+    p = getpass.getpass("database passphrase: ")
+    if confirm and getpass.getpass("again: ") != p:
+        raise SystemExit("the passphrases differ")
+    return p
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="provision", description="Bluetooth Mesh host provisioner for hotel locks")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("init", help="create the provisioning database of a new network")
+    p.add_argument("--db", required=True)
+    p.add_argument("--mesh-name", default="Hotel")
+    p.add_argument("--net-key", help="hex; default: random")
+    p.add_argument("--net-key-index", type=lambda s: int(s, 0), default=0)
+    p.add_argument("--iv-index", type=lambda s: int(s, 0), default=0)
+    p.add_argument("--hotel", action="store_true", help="draw a hotel master key (MHKey) for the hotel extension")
+    p.add_argument("--mh-key", help="hex, 4 bytes (implies --hotel)")
+    p = sub.add_parser("provision", help="find the locks on the air and provision them")
+    p.add_argument("--db", required=True)
+    p.add_argument("--air", required=True, help="the virtual air hub, HOST:PORT")
+    p.add_argument("--locks", required=True, help="lock table CSV (tools/factory.py --completed)")
+    p.add_argument("--only", help="comma-separated lock ids (default: every lock of the table)")
+    p.add_argument("--again", action="store_true", help="also locks the database already has")
+    p.add_argument("--bearer", choices=("auto", "adv", "gatt"), default="auto")
+    p.add_argument("--gatt-locks", help="comma-separated lock ids to provision over PB-GATT")
+    p.add_argument("--algorithm", choices=("auto", "cmac", "hmac"), default="auto")
+    p.add_argument("--oob", choices=("auto", "none", "static", "output", "input"), default="auto")
+    p.add_argument("--parallel", type=int, default=2, help="radios provisioning at once")
+    p.add_argument("--retries", type=int, default=2)
+    p.add_argument("--discover-s", type=float, default=20.0, help="how long to wait for a lock's beacon")
+    p.add_argument("--led-pin", default=2, type=_pin)
+    p.add_argument("--buzzer-pin", default=4, type=_pin)
+    p.add_argument("--vibrate-pin", default=5, type=_pin)
+    p.add_argument("--button-pin", default=0, type=_pin)
+    p.add_argument("--console", help="directory of the locks' console logs (<lock_id>.log): numeric Output OOB")
+    p.add_argument("--cdb", help="also write the Mesh Configuration Database JSON here")
+    p = sub.add_parser("list", help="the provisioned locks (no keys)")
+    p.add_argument("--db", required=True)
+    p = sub.add_parser("export", help="write the Mesh Configuration Database JSON (holds every key in clear)")
+    p.add_argument("--db", required=True)
+    p.add_argument("--out", required=True)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+
+    if args.cmd == "init":
+        mh = bytes.fromhex(args.mh_key) if args.mh_key else (os.urandom(4) if args.hotel else None)
+        if mh is not None and len(mh) != 4:
+            raise SystemExit("--mh-key is 4 bytes")
+        provdb.ProvDB.create(args.db, _passphrase(confirm=True), mesh_name=args.mesh_name,
+                             net_key=bytes.fromhex(args.net_key) if args.net_key else None,
+                             net_key_index=args.net_key_index, iv_index=args.iv_index, mh_key=mh).close()
+        print(f"created {args.db} (owner-only); keep the passphrase: without it the keys are lost")
+        return 0
+    try:
+        database = provdb.ProvDB.open(args.db, _passphrase())
+    except provdb.WrongPassphrase as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    with database:
+        if args.cmd == "list":
+            print(grid(("lock", "room", "floor", "address", "elements", "bearer", "method", "provisioned"),
+                       [(n["lock_id"], n["room"] or "", n["floor"] or "", f"0x{n['address']:04X}", n["elements"],
+                         n["bearer"] or "-", n["method"] or "-", n["provisioned_at"]) for n in database.nodes()]))
+            return 0
+        if args.cmd == "export":
+            cdb.write(database, args.out)
+            print(f"wrote {args.out} (owner-only; it holds the network's keys in clear)")
+            return 0
+        return asyncio.run(run_provision(args, database))
+
+
+def _pin(text):
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+if __name__ == "__main__":
+    sys.exit(main())
