@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed
 
 # Board-side settings (see docs/deploy.md). Empty means "not given": the tools say what is missing.
 PORT        ?=
+BOARD       ?= esp32-lock
 FIRMWARE    ?=
 ERASE       ?= 1
 CSV         ?=
@@ -20,17 +21,18 @@ DRY_RUN     ?=
 DRY         := $(if $(DRY_RUN),--dry-run,)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test bench demo lint typecheck check build firmware flash deploy repl factory clean
+.PHONY: help venv test bench demo lint typecheck check build firmware flash deploy config repl factory clean
 
 help:
 	@echo "make demo      simulated hotel corridor: air, five locks, host provisioner"
 	@echo "make test      the whole suite (MicroPython unix port + CPython oracles + build + static checks)"
 	@echo "make bench     benchmarks; figures go to docs/performance.md by hand"
 	@echo "make lint      ruff on everything            make typecheck   mypy vs. the ESP32 stubs"
-	@echo "make build     mpy-cross lib/ + firmware/ for the ESP32 into build/device, with sizes"
+	@echo "make build     [BOARD=esp32-lock]   mpy-cross lib/ + firmware/ for the ESP32 into build/device, with sizes"
 	@echo "make firmware  MICROPY_DIR=... IDF_PATH=...   custom MESH_LOCK firmware (frozen code, NONCONN fix)"
 	@echo "make flash     PORT=/dev/ttyUSB0 [FIRMWARE=firmware.bin] [ERASE=0]   esptool erase-flash + write-flash"
-	@echo "make deploy    PORT=...    copy build/device to the board (unchanged files skipped)"
+	@echo "make deploy    PORT=... [BOARD=esp32-lock]   copy build/device + boards/config/BOARD.json to the board"
+	@echo "make config    PORT=... [BOARD=esp32-lock]   copy only the board configuration (MESH_LOCK image)"
 	@echo "make repl      PORT=...    MicroPython REPL on the board"
 	@echo "make factory   PORT=... CSV=locks.csv LOCK=<id>   write one lock's factory NVS partition"
 	@echo "Add DRY_RUN=1 to a board target to print its commands without running them. Details: docs/deploy.md"
@@ -68,7 +70,7 @@ typecheck: $(STAMP)
 check: lint typecheck
 
 build: $(STAMP)
-	$(PY) tools/build.py
+	$(PY) tools/build.py --board "$(BOARD)"
 
 firmware: $(STAMP)
 	$(PY) tools/deploy.py firmware --micropy-dir "$(MICROPY_DIR)" --idf-path "$(IDF_PATH)" $(DRY)
@@ -78,6 +80,9 @@ flash: $(STAMP)
 
 deploy: build
 	$(PY) tools/deploy.py deploy --port "$(PORT)" $(DRY)
+
+config: build
+	$(PY) tools/deploy.py config --port "$(PORT)" $(DRY)
 
 repl: $(STAMP)
 	$(PY) tools/deploy.py repl --port "$(PORT)" $(DRY)

@@ -92,13 +92,29 @@ def test_firmware_main_is_shipped_as_source_and_other_firmware_modules_as_mpy(tm
     assert {n for n, _ in sizes} == {"lib/mesh/__init__.py", "firmware/main.py", "firmware/app.py"}
 
 
+def test_the_chosen_board_configuration_goes_on_the_board_as_board_json(tmp_path):
+    root = _tree(tmp_path, {"lib/mesh/__init__.py": "", "boards/config/hall.json": '{"name": "hall"}\n',
+                            "boards/config/broken.json": "{name: hall}"})
+    out = tmp_path / "out"
+    build.build(root=root, out=out, board="hall")
+    assert (out / "board.json").read_text() == '{"name": "hall"}\n'
+    with pytest.raises(build.BuildError, match="not valid JSON"):
+        build.build(root=root, out=out, board="broken")
+    with pytest.raises(build.BuildError, match="BOARD is one of broken, hall"):
+        build.build(root=root, out=out, board="attic")
+
+
+def test_the_default_board_configuration_exists():
+    assert '"name"' in build.board_config(build.DEFAULT_BOARD)
+
+
 def test_over_budget_is_an_error(tmp_path, monkeypatch, capsys):
     _tree(tmp_path, {"lib/mesh/__init__.py": "X = %r\n" % ("x" * 200)})
     monkeypatch.setattr(build, "ROOT", tmp_path)
     monkeypatch.setattr(build, "DEVICE", tmp_path / "build" / "device")
     monkeypatch.setattr(build, "BUDGET", 64)
     orig = build.build
-    monkeypatch.setattr(build, "build", lambda: orig(root=tmp_path, out=tmp_path / "build" / "device"))
+    monkeypatch.setattr(build, "build", lambda board: orig(root=tmp_path, out=tmp_path / "build" / "device"))
     assert build.main() == 1
     assert "over the 64-byte budget" in capsys.readouterr().err
 

@@ -18,7 +18,7 @@ def run(capsys, *argv):
     return rc, out.out, out.err
 
 
-@pytest.mark.parametrize("step", ["flash", "deploy", "repl", "factory"])
+@pytest.mark.parametrize("step", ["flash", "deploy", "config", "repl", "factory"])
 def test_every_board_step_refuses_to_start_without_a_port(capsys, step):
     rc, out, err = run(capsys, step)
     assert rc == 2
@@ -74,7 +74,7 @@ def test_deploy_copies_the_build_tree_with_mpremote_and_cleans_stale_modules(cap
     rc, out, _ = run(capsys, "deploy", "--port", "/dev/ttyUSB0", "--dry-run")
     assert rc == 0
     cmd = [line for line in out.splitlines() if line.startswith("$ ")][0]
-    assert "mpremote connect /dev/ttyUSB0 run %s + fs cp -r %s %s :" % (
+    assert "mpremote connect /dev/ttyUSB0 run %s + fs cp -r %s : + fs cp %s :main.py" % (
         tmp_path / "deploy_cleanup.py", dev / "lib", dev / "main.py") in cmd
     assert "skips files whose SHA-256 is unchanged" in out
     cleanup = (tmp_path / "deploy_cleanup.py").read_text()
@@ -98,6 +98,17 @@ def test_deploy_without_a_build_says_make_build(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(deploy, "DEVICE", tmp_path / "device")
     rc, _, err = run(capsys, "deploy", "--port", "/dev/ttyUSB0", "--dry-run")
     assert rc == 2 and "make build" in err
+
+
+def test_config_copies_only_board_json(capsys, monkeypatch, tmp_path):
+    dev = tmp_path / "device"
+    dev.mkdir()
+    monkeypatch.setattr(deploy, "DEVICE", dev)
+    rc, _, err = run(capsys, "config", "--port", "/dev/ttyUSB0", "--dry-run")
+    assert rc == 2 and "board.json is missing" in err
+    (dev / "board.json").write_text("{}")
+    rc, out, _ = run(capsys, "config", "--port", "/dev/ttyUSB0", "--dry-run")
+    assert rc == 0 and out.splitlines()[-1].endswith("fs cp %s :board.json" % (dev / "board.json"))
 
 
 def test_repl_is_mpremote_repl(capsys):

@@ -6,6 +6,7 @@ not on a board. Output, laid out as the board's filesystem wants it (what `make 
     build/device/lib/mesh/*.mpy     the `mesh` package (/lib is on the board's sys.path)
     build/device/<module>.mpy       firmware/ modules other than main.py
     build/device/main.py            firmware/main.py as source: the board runs main.py, never main.mpy
+    build/device/board.json         boards/config/<BOARD>.json, the board configuration main.py reads
     build/main.mpy                  main.py compiled too, so its syntax and size are checked like the rest
 
 Prints each file's size and the total; fails when the total exceeds the 48 KB budget for lib + firmware.
@@ -26,6 +27,7 @@ BUILD = ROOT / "build"
 DEVICE = BUILD / "device"
 ARCH = "xtensawin"  # ESP32 (Xtensa LX6, windowed ABI); only native/viper code depends on it, bytecode does not
 BUDGET = 48 * 1024
+DEFAULT_BOARD = "esp32-lock"  # boards/config/esp32-lock.json: DevKitC-style lock (docs/firmware.md)
 
 
 class BuildError(Exception):
@@ -65,9 +67,25 @@ def compile_one(exe, src, dest, source_name):
     return None
 
 
-def build(root=ROOT, out=DEVICE, quiet=False):
-    """Compile everything into `out`; return [(display name, size)]. Raises BuildError listing every failure."""
+def board_config(name, root=ROOT):
+    """boards/config/<name>.json, checked to be JSON: its text."""
+    path = root / "boards" / "config" / (name + ".json")
+    if not path.is_file():
+        known = sorted(p.stem for p in (root / "boards" / "config").glob("*.json"))
+        raise BuildError("no board configuration %s: BOARD is one of %s" % (path.relative_to(root), ", ".join(known)))
+    text = path.read_text()
+    try:
+        json.loads(text)
+    except ValueError as e:
+        raise BuildError("%s is not valid JSON: %s" % (path.relative_to(root), e)) from None
+    return text
+
+
+def build(root=ROOT, out=DEVICE, board=None):
+    """Compile everything into `out` (plus board.json when `board` names a boards/config file); return
+    [(display name, size)]. Raises BuildError listing every failure."""
     exe = mpy_cross()
+    config = board_config(board, root) if board else None
     if out.exists():
         shutil.rmtree(out)  # no stale module from a deleted or renamed source survives
     out.mkdir(parents=True)
@@ -88,6 +106,8 @@ def build(root=ROOT, out=DEVICE, quiet=False):
         sizes.append((str(src.relative_to(root)), dest.stat().st_size))
     if failures:
         raise BuildError("MicroPython cannot compile %d module(s):\n%s" % (len(failures), "\n".join(failures)))
+    if config is not None:
+        (out / "board.json").write_text(config)
     return sizes
 
 
@@ -112,13 +132,18 @@ def package_json(root=ROOT):
 
 
 def main(argv=()):
-    if list(argv) == ["package-json"]:
+    argv = list(argv)
+    board = DEFAULT_BOARD
+    if argv[:1] == ["--board"] and len(argv) == 2:
+        board, argv = argv[1], []
+    if argv == ["package-json"]:
         (ROOT / "package.json").write_text(package_json())
         print("== wrote package.json (%d modules of lib/mesh)" % len(json.loads(package_json())["urls"]))
         return 0
-    print("== mpy-cross -march=%s: lib/ and firmware/ -> %s" % (ARCH, os.path.relpath(DEVICE, ROOT)))
+    print("== mpy-cross -march=%s: lib/ and firmware/ -> %s, board configuration boards/config/%s.json" % (
+        ARCH, os.path.relpath(DEVICE, ROOT), board))
     try:
-        sizes = build()
+        sizes = build(board=board)
     except BuildError as e:
         print("error: %s" % e, file=sys.stderr)
         return 1

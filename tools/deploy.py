@@ -7,6 +7,7 @@ commands without running them (no board needed). Exit status: 0 done, 1 a comman
     deploy.py firmware --micropy-dir DIR --idf-path DIR   patch + build the MESH_LOCK image (ESP-IDF needed)
     deploy.py flash    --port P [--firmware F] [--erase 0|1]
     deploy.py deploy   --port P                           copy build/device (make build) with mpremote
+    deploy.py config   --port P                           copy only build/device/board.json
     deploy.py repl     --port P
     deploy.py factory  --port P --csv FILE --lock ID      one lock's factory NVS image at the NVS offset
 """
@@ -208,14 +209,29 @@ def cmd_deploy(a):
     if not DEVICE.is_dir() or not any(DEVICE.iterdir()):
         raise Fail("build/device is empty: run `make build` first (`make deploy` does it for you)")
     files = device_files()
-    top = sorted({str(DEVICE / f.split("/")[0]) for f in files})
+    top = sorted({f.split("/")[0] for f in files})
     print("== copy %d files from build/device to %s (mpremote skips files whose SHA-256 is unchanged)" % (
         len(files), port))
     mpremote = tool("mpremote")
     cleanup = DEVICE.parent / "deploy_cleanup.py"  # outside build/device: never copied to the board
     cleanup.write_text(cleanup_snippet(files) + "\n")
-    run([mpremote, "connect", port, "run", cleanup, "+", "fs", "cp", "-r"] + top + [":"], a.dry_run)
+    # One copy per top-level entry, each in the form mpremote documents: `cp -r DIR :` (into the root) and
+    # `cp FILE :NAME`; mpremote hashes each file on the board and skips it when unchanged (no -f).
+    copies = []
+    for name in top:
+        src = DEVICE / name
+        copies += ["+", "fs", "cp", "-r", src, ":"] if src.is_dir() else ["+", "fs", "cp", src, ":" + name]
+    run([mpremote, "connect", port, "run", cleanup] + copies, a.dry_run)
     print("== deployed. `make repl PORT=%s`, then Ctrl-D (soft reset) runs main.py" % port)
+
+
+def cmd_config(a):
+    port = check_port(a.port, "config", a.dry_run)
+    cfg = DEVICE / "board.json"
+    if not cfg.is_file():
+        raise Fail("build/device/board.json is missing: run `make build BOARD=...` first (`make config` does it)")
+    print("== copy the board configuration to %s:/board.json (main.py reads it at boot)" % port)
+    run([tool("mpremote"), "connect", port, "fs", "cp", cfg, ":board.json"], a.dry_run)
 
 
 def cmd_repl(a):
@@ -278,7 +294,7 @@ def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="step", required=True)
     for name, fn in (("firmware", cmd_firmware), ("flash", cmd_flash), ("deploy", cmd_deploy),
-                     ("repl", cmd_repl), ("factory", cmd_factory)):
+                     ("config", cmd_config), ("repl", cmd_repl), ("factory", cmd_factory)):
         s = sub.add_parser(name)
         s.set_defaults(fn=fn)
         s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
