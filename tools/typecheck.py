@@ -22,11 +22,13 @@ stubs, so it cannot use them. A stand-in may define `BLE()` as a function return
 
 import ast
 import importlib.metadata as md
+import os
 import pathlib
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TYPESHED = ROOT / "build" / "typeshed"
@@ -87,14 +89,16 @@ def _copy(dist, dest):
 
 
 def build_typeshed():
-    """Create build/typeshed if missing or made from other stub versions; return its path."""
+    """Create build/typeshed if missing or made from other stub versions; return its path. Built beside it and
+    renamed into place, so several engineers' test runs in one checkout never see a half-built typeshed."""
     stamp = TYPESHED / "STAMP"
     if stamp.exists() and stamp.read_text() == _stamp():
         return TYPESHED
-    if TYPESHED.exists():
-        shutil.rmtree(TYPESHED)
-    stdlib = TYPESHED / "stdlib"
-    stdlib.mkdir(parents=True)
+    TYPESHED.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="typeshed.", dir=TYPESHED.parent))
+    tmp.chmod(0o755)
+    stdlib = tmp / "stdlib"
+    stdlib.mkdir()
     top = []
     for dist in DISTS:
         top += _copy(dist, stdlib)
@@ -105,7 +109,15 @@ def build_typeshed():
     with versions.open("a") as fh:
         fh.write("# MicroPython ESP32 modules (added by tools/typecheck.py)\n")
         fh.writelines("%s: 3.0-\n" % name for name in extra)
-    stamp.write_text(_stamp())
+    (tmp / "STAMP").write_text(_stamp())
+    old = TYPESHED.with_name("typeshed.old.%d" % os.getpid())
+    if TYPESHED.exists():
+        os.replace(TYPESHED, old)  # a directory cannot be replaced in one step: move the stale one aside first
+    try:
+        os.replace(tmp, TYPESHED)
+    except OSError:  # another run put a fresh one in place meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     return TYPESHED
 
 
