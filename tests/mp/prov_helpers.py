@@ -1,9 +1,18 @@
 # MicroPython-side drivers for provisionee tests: sessions live in a module-level dict so CPython tests can drive
 # them through the `mpy` fixture (mpy.call("prov_helpers.feed", "a", 0, pdu)); portable tests use them directly.
+from mesh import log
 from mesh import prov_pdu as P
 from mesh.provisionee import Provisionee
 
 _sessions = {}
+LOG = []  # every log line; under the RPC process stdout is the reply channel, so nothing may be printed
+log.sink = LOG.append
+
+
+def logs():
+    out = LOG[:]
+    del LOG[:]
+    return out
 
 
 class MemStore:

@@ -162,6 +162,11 @@ class Provisioner:
         out, self._out = self._out, []
         return out
 
+    @property
+    def needs_value(self):
+        """True while we wait for the Output OOB value the device shows (give it with auth_value())."""
+        return self.state == "auth" and self._auth is None
+
     def auth_value(self, value):
         """The Output OOB value the user read from the device (deferred answer to on_request)."""
         if self.state != "auth" or self._auth is not None:
