@@ -160,7 +160,7 @@ class Node:
         for typ, value in ads:
             if typ == beacon.AD_PB_ADV:
                 self.link.adv_receive(now_ms, value)
-        self._after(now_ms)
+                self._after(now_ms)  # only for PB-ADV: the other adverts of a busy air cost just the parse
 
     def connected(self, now_ms, conn):
         """A central connected (_IRQ_CENTRAL_CONNECT): the controller has stopped advertising."""
