@@ -205,14 +205,13 @@ def _source_tree(tmp_path):
 
 def test_patch_applies_cleanly_to_the_pinned_micropython(tmp_path):
     tree = _source_tree(tmp_path)
-    for patch in PATCHES:
-        fwd = subprocess.run(["git", "apply", "--check", str(patch)], cwd=tree, capture_output=True, text=True)
+    for patch in PATCHES:  # exactly as `make firmware` applies it
+        fwd = deploy.git_apply(tree, patch, "--check")
         if fwd.returncode != 0:  # a MICROPY_DIR that `make firmware` already patched
-            rev = subprocess.run(["git", "apply", "--check", "--reverse", str(patch)], cwd=tree,
-                                 capture_output=True, text=True)
+            rev = deploy.git_apply(tree, patch, "--check", "--reverse")
             assert rev.returncode == 0, "%s does not apply to %s:\n%s" % (patch.name, tree, fwd.stderr)
     if not os.environ.get("MICROPY_DIR"):  # the extracted copy: apply for real and look at the result
-        subprocess.run(["git", "apply", str(PATCHES[0])], cwd=tree, check=True)
+        assert deploy.git_apply(tree, PATCHES[0]).returncode == 0
         c = (tree / "extmod/nimble/modbluetooth_nimble.c").read_text()
         assert "bool scannable = connectable || sr_data_len > 0;" in c
 

@@ -242,9 +242,15 @@ def cmd_repl(a):
 
 # --- firmware -------------------------------------------------------------------------------------------------
 
-def git_apply(micropy_dir, patch, *extra):
-    return subprocess.run(["git", "-C", str(micropy_dir), "apply"] + list(extra) + [str(patch)],
-                          capture_output=True, text=True)
+def git_apply(micropy_dir, patch, *extra, dry_run=True):
+    """`git apply` inside MICROPY_DIR. The ceiling keeps git from finding an enclosing repository (a MicroPython
+    tree vendored inside another project), which would make it take paths relative to that one and skip ours."""
+    mp = pathlib.Path(micropy_dir).resolve()
+    cmd = ["git", "apply"] + list(extra) + [str(patch)]
+    if not dry_run:
+        print("$ (cd %s && %s)" % (shlex.quote(str(mp)), " ".join(shlex.quote(c) for c in cmd)), flush=True)
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(mp.parent))
+    return subprocess.run(cmd, cwd=mp, env=env, capture_output=True, text=True)
 
 
 def cmd_firmware(a):
@@ -271,7 +277,10 @@ def cmd_firmware(a):
     for patch in PATCHES:
         rel = patch.relative_to(ROOT)
         if git_apply(mp, patch, "--check").returncode == 0:
-            run(["git", "-C", mp, "apply", patch], a.dry_run)
+            if a.dry_run:
+                print("$ (cd %s && git apply %s)" % (shlex.quote(str(mp)), shlex.quote(str(patch))))
+            elif git_apply(mp, patch, dry_run=False).returncode != 0:
+                raise SystemExit("error: git apply %s failed in %s" % (rel, mp))
         elif git_apply(mp, patch, "--reverse", "--check").returncode == 0:
             print("== %s is already applied" % rel)
         else:
