@@ -56,8 +56,11 @@ bench: $(STAMP)
 	@echo "== benchmarks (figures are ratios measured side by side; see docs/performance.md)"
 	$(PY) tools/bench.py
 
+# tools/demo.py (the simulated corridor) once it lands; until then the benchmarks stand in, as issue 2 allows.
+DEMO := $(if $(wildcard tools/demo.py),tools/demo.py,tools/bench.py)
 demo: $(STAMP)
-	$(PY) tools/bench.py
+	@echo "== demo: $(DEMO)"
+	$(PY) $(DEMO)
 
 lint: $(STAMP)
 	@echo "== ruff check (configuration: pyproject.toml)"
