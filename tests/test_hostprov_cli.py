@@ -30,9 +30,11 @@ UUID_SVC = "1827"
 class FakeLock:
     """A lock on the air: the lib provisioning stack in MicroPython behind an air_client radio."""
 
-    def __init__(self, mpy, lock_id, secret, config, gatt=False, addr=None):
+    def __init__(self, mpy, lock_id, secret, config, gatt=False, addr=None, reboot_at=None):
         self.mpy, self.name, self.config, self.gatt = mpy, lock_id, config, gatt
-        self.uuid = uuid_resolver.uuid_for(secret, int(time.time()) // uuid_resolver.PERIOD_S)
+        self.secret, self.period = secret, int(time.time()) // uuid_resolver.PERIOD_S
+        self.uuid = uuid_resolver.uuid_for(secret, self.period)
+        self.reboot_at, self.heard = reboot_at, 0  # reboot when the reboot_at-th PB-ADV PDU arrives
         self.addr = addr
         self.presses = 0
         self.t0 = time.monotonic()
@@ -70,6 +72,7 @@ class FakeLock:
         for f in frames:
             await self.radio.advertise(20, bytes([len(f) + 1, 0x29]) + f, adv_type=air_client.ADV_NONCONN_IND)
             await asyncio.sleep(0.06)
+        await self.radio.stop_advertising()
         self.beaconing = False
 
     async def _show(self, shown, done):
@@ -81,13 +84,14 @@ class FakeLock:
                 await asyncio.sleep(0.1)
 
     async def run(self):
-        shown, conn, out = 0, None, {"frames": [], "notify": [], "shown": [], "asked": [], "deadline": None}
+        shown, conn = 0, None
+        out = {"frames": [], "notify": [], "shown": [], "asked": [], "deadline": None, "busy": False}
         self.beaconing = False
         while True:
             data, kind = self._beacon()
-            if conn is None and not self.beaconing:  # (re)start only when it changes: advDelay then spreads
-                await self.radio.advertise(100, data, adv_type=kind)  # the locks' events apart
-                self.beaconing = True
+            if conn is None and not self.beaconing and not out["busy"]:  # no beacon while a link is open;
+                await self.radio.advertise(100, data, adv_type=kind)  # (re)started only when it changes, so
+                self.beaconing = True  # advDelay spreads the locks' events apart
             try:
                 if conn is None and self.gatt and not self.radio.incoming.empty():
                     conn = self.radio.incoming.get_nowait()
@@ -108,6 +112,13 @@ class FakeLock:
                 else:
                     try:
                         a = await self.radio.next_advert(lambda a: a.data[1:2] == b"\x29", timeout=0.05)
+                        self.heard += 1
+                        if self.heard == self.reboot_at:  # power cycle: RAM lost, the period counter moves on
+                            self.period += 1
+                            self.uuid = uuid_resolver.uuid_for(self.secret, self.period)
+                            self.mpy.call("hostprov_helpers.new", self.name, self.uuid, self.config)
+                            self.beaconing = False
+                            continue
                         out = self.mpy.call("hostprov_helpers.adv", self.name, self.now(), [a.data[2:]])
                     except asyncio.TimeoutError:
                         out = self.mpy.call("hostprov_helpers.poll", self.name, self.now())
@@ -145,8 +156,9 @@ async def _provision(mpy, tmp_path, locks, extra=(), db_kw=None):
     addr = f"{host}:{port}"
     fakes = []
     try:
-        for i, (lock_id, secret, _static, _room, _floor, config, gatt) in enumerate(locks):
-            f = FakeLock(mpy, lock_id, secret, config, gatt=gatt, addr=f"c0ffee0001{i:02x}")
+        for i, (lock_id, secret, _static, _room, _floor, config, gatt, *reboot) in enumerate(locks):
+            f = FakeLock(mpy, lock_id, secret, config, gatt=gatt, addr=f"c0ffee0001{i:02x}",
+                         reboot_at=reboot[0] if reboot else None)
             await f.start(addr)
             fakes.append(f)
         dbp = str(tmp_path / "hotel.db")
@@ -159,7 +171,7 @@ async def _provision(mpy, tmp_path, locks, extra=(), db_kw=None):
             code = await cli.run_provision(args, d)
             nodes = d.nodes()
         records = {f.name: mpy.call("hostprov_helpers.record", f.name) for f in fakes}
-        return code, nodes, records
+        return code, nodes, records, [f.uuid for f in fakes]
     finally:
         for f in fakes:
             await f.stop()
@@ -173,7 +185,7 @@ def test_provisions_locks_over_both_bearers_with_blink_oob_and_hotel_keys(mpy, t
                                         "hotel": {"floor": 1, "room": 102}}, True),
              ("103", s3, None, 103, 1, {"input_size": 1, "input_actions": 0x01,
                                         "hotel": {"floor": 1, "room": 103}}, False)]
-    code, nodes, records = asyncio.run(_provision(mpy, tmp_path, locks, db_kw={"mh_key": b"\xa1\xb2\xc3\xd4"}))
+    code, nodes, records, _ = asyncio.run(_provision(mpy, tmp_path, locks, db_kw={"mh_key": b"\xa1\xb2\xc3\xd4"}))
     out = capsys.readouterr().out
     assert code == 0, out
     by = {n["lock_id"]: n for n in nodes}
@@ -187,6 +199,16 @@ def test_provisions_locks_over_both_bearers_with_blink_oob_and_hotel_keys(mpy, t
     assert "lock" in out and "PB-ADV" in out and "PB-GATT" in out and out.count("ok 0x") == 3
     exported = json.loads((tmp_path / "mesh.json").read_text())  # written by --cdb
     assert len(exported["nodes"]) == 4 and exported["netKeys"][0]["minSecurity"] == "secure"
+
+
+def test_a_lock_rebooted_mid_provisioning_is_provisioned_on_a_retry(mpy, tmp_path, capsys):
+    locks = [("104", bytes([4]) * 16, None, 104, 1, {}, False, 8)]  # reboots at the 8th PDU (its Public Key)
+    code, nodes, records, uuids = asyncio.run(_provision(mpy, tmp_path, locks))
+    out = capsys.readouterr().out
+    assert code == 0 and "2 attempts" in out, out
+    (node,) = nodes
+    assert node["uuid"] == uuids[0]  # the UUID it beacons after the reboot, resolved to the same lock
+    assert records["104"]["dev_key"] == node["dev_key"]
 
 
 def test_a_lock_that_never_answers_is_reported(mpy, tmp_path, capsys):

@@ -65,6 +65,7 @@ def _out(name):
     link = _devs[name][0]
     return {"frames": [f for f, urgent in link.take_adv_frames()], "notify": [v for c, v in link.take_notifications()],
             "drop": link.take_disconnects(), "deadline": link.deadline(), "shown": _devs[name][1].shown,
+            "busy": link.bearer is not None,
             "asked": _devs[name][1].asked}
 
 

@@ -37,6 +37,7 @@ FRAME_HOLD_S = 0.06  # each PB-ADV PDU stays on air ~60 ms: 2-3 advertising even
 ADV_INTERVAL_MS = 20
 GATT_MTU = 517  # ask for the largest; the lock's preference decides (NimBLE: 256)
 ATTEMPT_TIMEOUT_S = 40
+REBOOT_GRACE_S = 1.5  # an Unprovisioned beacon this long after our link opened: the lock lost the link
 LINK_OPEN_MS = 10_000  # give up a Link Open sooner than §5.3.2's 60 s: the lock may have a new UUID by now
 PIN_GROUP_GAP_S = 1.0  # an Output OOB blink/beep group ends after 1 s without a pulse
 PRESS_HOLD_S, PRESS_GAP_S = 0.1, 0.2
@@ -268,6 +269,7 @@ class Worker:
                                   establish_ms=LINK_OPEN_MS)
         res["bearer"] = "PB-ADV" if bearer == "adv" else "PB-GATT"
         reading = None  # the task reading the Output OOB value, once it is needed
+        uuid, opened = seen["uuid"], None  # (`seen` is live: it follows what the lock beacons)
         if bearer == "adv":
             await self._drain_frames()
             step = self._adv_step
@@ -276,6 +278,12 @@ class Worker:
         attempt.start(ctx.now())
         try:
             while attempt.outcome is None:
+                if bearer == "adv" and prov.state != "idle":
+                    # A lock does not beacon while a link is open (§3.10.2 scheduler rule): a beacon now, or a new
+                    # UUID, means it rebooted or dropped the link. Fail fast instead of retransmitting for 30 s.
+                    opened = opened or time.monotonic()
+                    if seen["uuid"] != uuid or seen["adv"] > opened + REBOOT_GRACE_S:
+                        return "failed", "the lock beacons again (rebooted?)"
                 if need and reading is None and prov.state == "auth":
                     action = need.pop().bit_length() - 1
                     reading = asyncio.ensure_future(self.oob.read_output(lock, seen["addr"], action, started))
