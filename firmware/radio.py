@@ -85,13 +85,16 @@ class Radio:
     async def run(self):
         node, clock = self.node, self.clock
         while True:
-            while self._q:
-                self._feed(self._q.pop(0))
-            now = clock.now()
-            d = node.deadline()
-            if d is not None and d <= now:
-                node.poll(now)
-            self._apply()
+            try:
+                while self._q:
+                    self._feed(self._q.pop(0))
+                now = clock.now()
+                d = node.deadline()
+                if d is not None and d <= now:
+                    node.poll(now)
+                self._apply()
+            except Exception as e:  # noqa: BLE001 - a bug must not silence the lock: log, drop the event, go on
+                log.error(_TAG, "node raised %r", e)
             d = node.deadline()
             if d == 0 or self._q:
                 await asyncio.sleep_ms(0)  # crypto slice done: let IRQs and other tasks in
