@@ -8,20 +8,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+from bench_prov import vectors as _vectors  # noqa: E402
 from hostprov import protocol as R  # noqa: E402
-
-
-def _vectors(name):
-    out = {}
-    for line in (ROOT / "tests" / "vectors" / name).read_text().splitlines():
-        line = line.split("#", 1)[0]
-        if "=" in line:
-            k, v = line.split("=", 1)
-            try:
-                out.setdefault(k.strip(), bytes.fromhex(v.strip()))
-            except ValueError:  # a URI, not hex
-                pass
-    return out
 
 
 def _provisioner(v, **kw):

