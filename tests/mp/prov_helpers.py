@@ -190,3 +190,28 @@ def drive(p, pdus, now=0):
         finish_crypto(p, now)
         out += p.take_outgoing()
     return out
+
+
+def fuzz(pdus, vectors_file="provisioning.txt"):
+    """Feed `pdus` to a sample device (§8.17 keys and randoms) with time advancing; report what happened.
+    Any exception escaping the core is reported (it must never happen)."""
+    v = sample(vectors_file)
+    cfg = {"static_oob": h_(v["AuthValue"])} if "AuthValue" in v and len(v["AuthValue"]) == 64 else None
+    p = sample_device(v, cfg, name="fuzz")
+    out, error = [], None
+    try:
+        for i, pdu in enumerate(pdus):
+            p.receive(i * 1000, pdu)
+            finish_crypto(p, i * 1000)
+            out += p.take_outgoing()
+        p.poll(len(pdus) * 1000 + 61000)
+    except Exception as e:  # noqa: BLE001 - the test asserts there is none
+        error = "%s: %s" % (type(e).__name__, e)
+    return {"error": error, "out": out, "state": p.state, "record": p.store.record, "secrets": p._s is not None,
+            "close_reason": p.close_reason}
+
+
+def h_(s):
+    from mpunit import h
+
+    return h(s)
