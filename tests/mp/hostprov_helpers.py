@@ -1,6 +1,7 @@
 # A lock's provisioning stack (lib: PbAdv + PbGatt -> Link -> Provisionee) inside MicroPython, driven from
 # tests/test_hostprov_session.py through the `mpy` fixture, so the host provisioner is checked against the code
 # that runs on the board. Each call returns what the device wants to send.
+from bearer_helpers import MemStore
 from mesh import log
 from mesh.link import Link
 from mesh.pb_adv import PbAdv
@@ -9,20 +10,6 @@ from mesh.provisionee import Provisionee
 
 _devs = {}
 CONN = 1
-
-
-class _Store:
-    def __init__(self):
-        self.record = None
-
-    def save(self, record):
-        self.record = dict(record)
-
-    def load(self):
-        return self.record
-
-    def erase(self):
-        self.record = None
 
 
 class _App:
@@ -49,7 +36,7 @@ def new(name, uuid, config):
     if config.get("oob_keypair"):
         config["oob_keypair"] = tuple(config["oob_keypair"])
     app = _App()
-    prov = Provisionee(config, _Store(), app=app)
+    prov = Provisionee(config, MemStore(), app=app)
     _devs[name] = (Link(prov, PbAdv(uuid), PbGatt()), app)
     _settle(name, 0)
     return True
