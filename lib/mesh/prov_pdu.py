@@ -121,20 +121,6 @@ def capabilities(elements, algorithms, pubkey_type, oob_type, output_size, outpu
                   output_actions >> 8, output_actions & 0xFF, input_size, input_actions >> 8, input_actions & 0xFF))
 
 
-def decode_capabilities(params):
-    """Dict of a Capabilities PDU's fields; ProvError(Invalid Format) for a wrong length or prohibited value."""
-    check_len(params, LEN_CAPABILITIES)
-    p = bytes(params)
-    c = {"elements": p[0], "algorithms": p[1] << 8 | p[2], "pubkey_type": p[3], "oob_type": p[4],
-         "output_size": p[5], "output_actions": p[6] << 8 | p[7], "input_size": p[8],
-         "input_actions": p[9] << 8 | p[10]}
-    try:
-        capabilities(p[0], c["algorithms"], p[3], p[4], p[5], c["output_actions"], p[8], c["input_actions"])
-    except ValueError:
-        raise ProvError(ERR_INVALID_FORMAT)
-    return c
-
-
 def decode_start(params):
     """(algorithm, public_key, method, action, size) of a Start PDU; ProvError(Invalid Format) for a wrong length or
     a value the spec prohibits or reserves (§5.4.1.3, Tables 5.28-5.34). Whether the values match the Capabilities
