@@ -255,3 +255,21 @@ def test_table_and_progress_rendering():
 ])
 def test_adverts_are_classified(data, expect):
     assert cli.classify(bytes.fromhex(data)) == expect
+
+
+def test_init_list_export_and_a_wrong_passphrase(tmp_path, monkeypatch, capsys):
+    dbp, out = str(tmp_path / "cli.db"), str(tmp_path / "mesh.json")
+    monkeypatch.setenv("HOSTPROV_PASSPHRASE", PASS)
+    assert cli.main(["init", "--db", dbp, "--hotel", "--mesh-name", "Aurora", "--net-key", "00" * 16]) == 0
+    with provdb.ProvDB.open(dbp, PASS) as d:
+        assert d.network()["net_key"] == bytes(16) and len(d.network()["mh_key"]) == 4
+        d.add_node("101", uuid=bytes(16), address=2, elements=1, dev_key=bytes(16), room=101, floor=1,
+                   bearer="PB-ADV", method="none/CMAC")
+    assert cli.main(["list", "--db", dbp]) == 0
+    listing = capsys.readouterr().out
+    assert "101" in listing and "0x0002" in listing and "00" * 16 not in listing
+    assert cli.main(["export", "--db", dbp, "--out", out]) == 0
+    assert json.loads(pathlib.Path(out).read_text())["meshName"] == "Aurora"
+    monkeypatch.setenv("HOSTPROV_PASSPHRASE", "not it")
+    assert cli.main(["list", "--db", dbp]) == 2
+    assert "wrong passphrase" in capsys.readouterr().err

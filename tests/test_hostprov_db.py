@@ -87,6 +87,14 @@ def test_refuses_to_overwrite_and_tightens_a_widened_mode(path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+@pytest.mark.parametrize("kw", [{"net_key": bytes(15)}, {"mh_key": bytes(5)}, {"net_key_index": 0x1000},
+                                {"iv_index": 1 << 32}, {"flags": 4}])
+def test_bad_network_parameters_are_refused_and_leave_no_file(path, kw):
+    with pytest.raises(ValueError):
+        provdb.ProvDB.create(path, "pw", kdf_n=FAST, **kw)
+    assert not os.path.exists(path)
+
+
 def test_not_a_database_is_a_clear_error(tmp_path):
     p = tmp_path / "x.db"
     p.write_bytes(b"hello" * 100)

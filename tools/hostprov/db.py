@@ -77,6 +77,9 @@ class ProvDB:
     def create(cls, path, passphrase, *, mesh_name="Hotel", net_key=None, net_key_index=0, iv_index=0, flags=0,
                mh_key=None, kdf_n=KDF_N, rand=os.urandom):
         """A new database file (FileExistsError if there is one). Missing keys are drawn from `rand`."""
+        if (net_key is not None and len(net_key) != 16 or mh_key is not None and len(mh_key) != 4
+                or not 0 <= net_key_index <= 0xFFF or not 0 <= iv_index <= 0xFFFFFFFF or flags & ~0x03):
+            raise ValueError("NetKey 16 bytes, MHKey 4, NetKey Index <= 0xFFF, IV Index 32 bits, flags bits 0-1")
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)  # owner-only before anything is written
         os.close(fd)
         try:
