@@ -56,11 +56,10 @@ bench: $(STAMP)
 	@echo "== benchmarks (figures are ratios measured side by side; see docs/performance.md)"
 	$(PY) tools/bench.py
 
-# tools/demo.py (the simulated corridor) once it lands; until then the benchmarks stand in, as issue 2 allows.
-DEMO := $(if $(wildcard tools/demo.py),tools/demo.py,tools/bench.py)
+# The simulated hotel corridor (docs/demo.md): air hub, five micropython locks, host provisioner; < 60 s.
 demo: $(STAMP)
-	@echo "== demo: $(DEMO)"
-	$(PY) $(DEMO)
+	@echo "== demo: tools/demo.py (docs/demo.md)"
+	$(PY) tools/demo.py
 
 lint: $(STAMP)
 	@echo "== ruff check (configuration: pyproject.toml)"
