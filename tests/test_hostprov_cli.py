@@ -273,3 +273,15 @@ def test_init_list_export_and_a_wrong_passphrase(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOSTPROV_PASSPHRASE", "not it")
     assert cli.main(["list", "--db", dbp]) == 2
     assert "wrong passphrase" in capsys.readouterr().err
+
+
+def test_numbers_and_strings_are_read_from_the_lock_console_after_the_mark(tmp_path):
+    log = tmp_path / "301.log"
+    log.write_text("OOB output number: 111111\n")  # an earlier attempt's value: before the mark
+    oob = cli.AirOob(radio=None, pins={}, console=str(tmp_path))
+    mark = oob.mark("301")
+    with open(log, "a") as f:  # what the firmware prints at Start (its log line mentions OOB too)
+        f.write("[I] prov: start: algorithm 1, OOB key 0, auth method 2\nOOB output number: 419782\n"
+                "OOB output string: 7QX2\n")
+    read = asyncio.run(oob.read_output("301", b"", 3, mark)), asyncio.run(oob.read_output("301", b"", 4, mark))
+    assert read == (419782, "7QX2")

@@ -19,6 +19,7 @@ import csv
 import getpass
 import os
 import pathlib
+import re
 import sys
 import time
 
@@ -41,6 +42,7 @@ REBOOT_GRACE_S = 1.5  # an Unprovisioned beacon this long after our link opened:
 LINK_OPEN_MS = 10_000  # give up a Link Open sooner than §5.3.2's 60 s: the lock may have a new UUID by now
 PIN_GROUP_GAP_S = 1.0  # an Output OOB blink/beep group ends after 1 s without a pulse
 PRESS_HOLD_S, PRESS_GAP_S = 0.1, 0.2
+CONSOLE_OOB = re.compile(r"OOB output (number|string): (\S+)")
 METHODS = {proto.AUTH_NO_OOB: "none", proto.AUTH_STATIC: "static", proto.AUTH_OUTPUT: "output",
            proto.AUTH_INPUT: "input"}
 OUTPUT_NAMES = {0: "blink", 1: "beep", 2: "vibrate", 3: "numeric", 4: "alnum"}
@@ -133,13 +135,18 @@ class AirOob:
         while True:
             self.changes.append(await self.radio.pins.get())
 
-    async def read_output(self, lock, addr, action, since):
-        """The value lock `addr` shows for Output OOB `action`, from pin changes after index `since`."""
+    def mark(self, lock):
+        """Where the lock's outputs stand now (call at the start of an attempt): only what follows counts."""
+        path = pathlib.Path(self.console or ".") / f"{lock}.log"
+        return len(self.changes), path.stat().st_size if self.console and path.exists() else 0
+
+    async def read_output(self, lock, addr, action, mark):
+        """The value lock `addr` shows for Output OOB `action`, from what it showed after `mark`."""
         if action in (proto.OUTPUT_NUMERIC, proto.OUTPUT_ALPHANUMERIC):
-            return await self._read_console(lock, action == proto.OUTPUT_NUMERIC)
+            return await self._read_console(lock, action == proto.OUTPUT_NUMERIC, mark[1])
         pin = self.pins[OUTPUT_NAMES[action]]
         while True:
-            pulses = [c for c in self.changes[since:] if c.addr == addr and c.pin == pin and c.value]
+            pulses = [c for c in self.changes[mark[0]:] if c.addr == addr and c.pin == pin and c.value]
             gaps = [b.t - a.t for a, b in zip(pulses, pulses[1:])]
             group = 1 + next((i for i, g in enumerate(gaps) if g > PIN_GROUP_GAP_S * 1000), len(gaps))
             if pulses and (group <= len(gaps) or await self._quiet(addr, pin)):
@@ -151,24 +158,22 @@ class AirOob:
         await asyncio.sleep(PIN_GROUP_GAP_S)
         return not any(c.addr == addr and c.pin == pin for c in self.changes[n:])
 
-    async def _read_console(self, lock, numeric):
+    async def _read_console(self, lock, numeric, start):
+        """The firmware prints `OOB output number: 123456` / `OOB output string: AB12` (docs/firmware.md)."""
         if self.console is None:
             return None
         path = pathlib.Path(self.console) / f"{lock}.log"
-        start = path.stat().st_size if path.exists() else 0  # only what the lock prints from now on
         while True:
             await asyncio.sleep(0.1)
             if not path.exists():
                 continue
             with open(path, "rb") as f:
                 f.seek(start)
-                for line in f.read().decode(errors="replace").splitlines():
-                    if "oob" in line.lower() and line.split():
-                        word = line.split()[-1]
-                        if numeric and word.isdigit():
-                            return int(word)
-                        if not numeric and word.isalnum():
-                            return word
+                for m in CONSOLE_OOB.finditer(f.read().decode(errors="replace")):
+                    if numeric and m[1] == "number" and m[2].isdigit():
+                        return int(m[2])
+                    if not numeric and m[1] == "string" and m[2].isalnum():
+                        return m[2]
 
     async def give_input(self, addr, action, value):
         if action not in (proto.INPUT_PUSH, proto.INPUT_TWIST):
@@ -181,6 +186,16 @@ class AirOob:
 
 
 # --- one radio provisioning one lock at a time ----------------------------------------------------------------
+def method_name(start):
+    """'static/HMAC', 'output/blink/CMAC', ... for a Start (algorithm, public key, method, action, size)."""
+    if not start:
+        return "-"
+    alg, key, method, action, _ = start
+    name = METHODS[method] + {proto.AUTH_OUTPUT: "/" + OUTPUT_NAMES.get(action, "?"),
+                              proto.AUTH_INPUT: "/" + INPUT_NAMES.get(action, "?")}.get(method, "")
+    return name + ("/HMAC" if alg == proto.ALG_HMAC else "/CMAC") + ("/OOB-key" if key else "")
+
+
 def _choose(args, lock_row):
     def choose(caps):
         start = proto.choose_start(dict(caps, algorithms=caps["algorithms"] & {"auto": 3, "cmac": 1, "hmac": 2}[
@@ -233,7 +248,9 @@ class Worker:
             failed_at = time.monotonic()
             try:
                 outcome, reason = await asyncio.wait_for(self._attempt(lock, row, seen, res), ATTEMPT_TIMEOUT_S)
-            except (asyncio.TimeoutError, air_client.AirError, air_client.Disconnected, OSError) as e:
+            except asyncio.TimeoutError:
+                outcome, reason = "failed", f"unfinished after {ATTEMPT_TIMEOUT_S} s"
+            except (air_client.AirError, air_client.Disconnected, OSError) as e:
                 outcome, reason = "failed", type(e).__name__ + (f": {e}" if str(e) else "")
             finally:
                 ctx.release(lock)
@@ -258,23 +275,23 @@ class Worker:
         if net["mh_key"] and row["room"] is not None and row["floor"] is not None:
             hotel = proto.hotel_keys(net["mh_key"], row["floor"], row["room"])
         need = []
-        started = len(self.oob.changes)
+        mark = self.oob.mark(lock)
+        uuid, addr, opened = seen["uuid"], seen["addr"], None  # (`seen` is live: it follows the lock's beacons)
         prov = proto.Provisioner(net["net_key"], net["net_key_index"], net["iv_index"], 0, flags=net["flags"],
                                  choose=_choose(ctx.args, row), static_oob=row["static_oob"],
                                  device_public_key=row["oob_public"], hotel=hotel,
                                  on_request=lambda action, size: need.append(action),
                                  on_display=lambda action, value: ctx.spawn(
-                                     self.oob.give_input(seen["addr"], action.bit_length() - 1, value)))
-        attempt = session.Attempt(bearer, seen["uuid"], prov, allocate=lambda n: ctx.reserve(lock, n),
+                                     self.oob.give_input(addr, action.bit_length() - 1, value)))
+        attempt = session.Attempt(bearer, uuid, prov, allocate=lambda n: ctx.reserve(lock, n),
                                   establish_ms=LINK_OPEN_MS)
         res["bearer"] = "PB-ADV" if bearer == "adv" else "PB-GATT"
         reading = None  # the task reading the Output OOB value, once it is needed
-        uuid, opened = seen["uuid"], None  # (`seen` is live: it follows what the lock beacons)
         if bearer == "adv":
             await self._drain_frames()
             step = self._adv_step
         else:
-            step = await self._gatt_open(seen["addr"], attempt)
+            step = await self._gatt_open(addr, attempt)
         attempt.start(ctx.now())
         try:
             while attempt.outcome is None:
@@ -286,7 +303,7 @@ class Worker:
                         return "failed", "the lock beacons again (rebooted?)"
                 if need and reading is None and prov.state == "auth":
                     action = need.pop().bit_length() - 1
-                    reading = asyncio.ensure_future(self.oob.read_output(lock, seen["addr"], action, started))
+                    reading = asyncio.ensure_future(self.oob.read_output(lock, addr, action, mark))
                 if reading is not None and reading.done():
                     value = reading.result()
                     if value is None:
@@ -296,21 +313,14 @@ class Worker:
                 await step(attempt, reading)
             await step(attempt, None, final=True)
         finally:
+            res["method"] = method_name(prov.start_params)
             if reading is not None:
                 reading.cancel()
             if bearer == "gatt":
                 await self._gatt_close()
-        if prov.start_params:
-            alg, key, method, action, size = prov.start_params
-            name = METHODS[method]
-            if method == proto.AUTH_OUTPUT:
-                name += "/" + OUTPUT_NAMES[action]
-            elif method == proto.AUTH_INPUT:
-                name += "/" + INPUT_NAMES[action]
-            res["method"] = name + ("/HMAC" if alg == proto.ALG_HMAC else "/CMAC") + ("/OOB-key" if key else "")
         if attempt.outcome == "complete":
             r = prov.result
-            ctx.db.add_node(lock, uuid=seen["uuid"], address=r["address"], elements=r["elements"],
+            ctx.db.add_node(lock, uuid=uuid, address=r["address"], elements=r["elements"],
                             dev_key=r["dev_key"], room=row["room"], floor=row["floor"], hotel_keys=hotel,
                             bearer=res["bearer"], method=res["method"],
                             secure=prov.start_params[2] != proto.AUTH_NO_OOB or bool(prov.start_params[1]))
@@ -490,6 +500,7 @@ async def run_provision(args, database):
     finally:
         for h in helpers:
             h.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         for w in workers:
             await w.radio.close()
     order = {k: i for i, k in enumerate(todo)}
