@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import air  # noqa: E402
 import air_client  # noqa: E402
 import uuid_resolver  # noqa: E402
-from hostprov import cli  # noqa: E402
+from hostprov import cli, worker  # noqa: E402
 from hostprov import db as provdb  # noqa: E402
 
 PASS = "test passphrase"
@@ -254,7 +254,7 @@ def test_table_and_progress_rendering():
     ("ff29", None),
 ])
 def test_adverts_are_classified(data, expect):
-    assert cli.classify(bytes.fromhex(data)) == expect
+    assert worker.classify(bytes.fromhex(data)) == expect
 
 
 def test_init_list_export_and_a_wrong_passphrase(tmp_path, monkeypatch, capsys):
@@ -278,7 +278,7 @@ def test_init_list_export_and_a_wrong_passphrase(tmp_path, monkeypatch, capsys):
 def test_numbers_and_strings_are_read_from_the_lock_console_after_the_mark(tmp_path):
     log = tmp_path / "301.log"
     log.write_text("OOB output number: 111111\n")  # an earlier attempt's value: before the mark
-    oob = cli.AirOob(radio=None, pins={}, console=str(tmp_path))
+    oob = worker.AirOob(radio=None, pins={}, console=str(tmp_path))
     mark = oob.mark("301")
     with open(log, "a") as f:  # what the firmware prints at Start (its log line mentions OOB too)
         f.write("[I] prov: start: algorithm 1, OOB key 0, auth method 2\nOOB output number: 419782\n"
