@@ -5,6 +5,8 @@ import random
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -244,3 +246,26 @@ def test_pb_gatt_sar_timeout_restarts_with_every_segment():
     g.receive(15_000, GATT_SAMPLE[1])
     assert g.poll(20_000) == [] and g.deadline() == 35_000
     assert g.poll(35_000) == [("close", pb_gatt.CLOSE_SAR_TIMEOUT)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=30), max_size=20), st.booleans())
+def test_pb_adv_garbage_never_raises(frames, same_link):
+    link = _opened()
+    link.send(0, b"\x02" + bytes(5))
+    now = 0
+    for f in frames:
+        now += 7
+        pdu = (LINK_ID.to_bytes(4, "big") + f[4:]) if same_link else f
+        for ev in link.receive(now, pdu) + link.poll(now):
+            assert ev[0] in ("pdu", "close") and (ev[0] != "pdu" or 0 < len(ev[1]) <= pb_adv.MAX_RX_PDU)
+        assert all(6 <= len(x) <= 29 for x in link.take_frames())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=40), max_size=20))
+def test_pb_gatt_garbage_never_raises(values):
+    g = pb_gatt.Client()
+    for v in values:
+        for ev in g.receive(0, v):
+            assert ev[0] in ("pdu", "close")
