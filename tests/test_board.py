@@ -224,3 +224,16 @@ def test_flash_layout_matches_micropythons_esp32_partition_table(tmp_path):
     assert int(nvs[3], 16) == deploy.NVS_OFFSET and int(nvs[4], 16) == deploy.NVS_SIZE
     board_json = (tree / "ports/esp32/boards/ESP32_GENERIC/board.json").read_text()
     assert '"flash_offset": "0x%x"' % deploy.FIRMWARE_OFFSET in board_json.lower()
+
+
+def test_patched_nimble_asks_the_controller_for_adv_nonconn_ind():
+    # Needs a MicroPython unix port built with NimBLE from the patched tree (`make check-patch MICROPY_DIR=...`
+    # builds ports/unix/build-nimble/micropython); on HCI, the host's choice of PDU type is visible without radio.
+    binary = os.environ.get("MICROPY_NIMBLE_BIN") or (
+        os.environ.get("MICROPY_DIR") and os.path.join(os.environ["MICROPY_DIR"], "ports/unix/build-nimble/micropython"))
+    if not binary or not os.access(binary, os.X_OK):
+        pytest.skip("no MicroPython unix port built with NimBLE (MICROPY_NIMBLE_BIN, or `make check-patch "
+                    "MICROPY_DIR=...`): the HCI advertising type is not checked here")
+    import hci_adv_check
+    types, out = hci_adv_check.run(binary)
+    assert types == hci_adv_check.PATCHED, out

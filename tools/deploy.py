@@ -10,6 +10,7 @@ commands without running them (no board needed). Exit status: 0 done, 1 a comman
     deploy.py config   --port P                           copy only build/device/board.json
     deploy.py repl     --port P
     deploy.py factory  --port P --csv FILE --lock ID      one lock's factory NVS image at the NVS offset
+    deploy.py check-patch --micropy-dir DIR               patch, build the unix port with NimBLE, check on HCI
 """
 
 import argparse
@@ -74,12 +75,12 @@ def check_port(port, target, dry_run):
     return port
 
 
-def run(cmd, dry_run, **kw):
+def run(cmd, dry_run, check=True, **kw):
     print("$ " + " ".join(shlex.quote(str(c)) for c in cmd), flush=True)
     if dry_run:
         return 0
     rc = subprocess.call([str(c) for c in cmd], **kw)
-    if rc != 0:
+    if rc != 0 and check:
         raise SystemExit("error: command failed (exit %d): %s" % (rc, cmd[0]))
     return rc
 
@@ -253,31 +254,24 @@ def git_apply(micropy_dir, patch, *extra, dry_run=True):
     return subprocess.run(cmd, cwd=mp, env=env, capture_output=True, text=True)
 
 
-def cmd_firmware(a):
-    problems = []
-    mp = pathlib.Path(a.micropy_dir) if a.micropy_dir else None
+def check_micropy_dir(value, problems, needs="esp32"):
+    mp = pathlib.Path(value) if value else None
     if mp is None:
         problems.append("MICROPY_DIR is not set: a MicroPython %s checkout with submodules, e.g. "
                         "`git clone -b %s https://github.com/micropython/micropython` (docs/deploy.md)"
                         % (MICROPYTHON_TAG, MICROPYTHON_TAG))
-    elif not (mp / "ports" / "esp32" / "Makefile").is_file():
-        problems.append("MICROPY_DIR=%s is not a MicroPython source tree (no ports/esp32/Makefile)" % mp)
-    idf = pathlib.Path(a.idf_path) if a.idf_path else None
-    if idf is None:
-        problems.append("IDF_PATH is not set: ESP-IDF is not installed here. `make firmware` needs ESP-IDF %s "
-                        "(docs/deploy.md, \"Build the MESH_LOCK firmware\"); pass IDF_PATH=~/esp/esp-idf" % IDF_VERSION)
-    elif not (idf / "export.sh").is_file():
-        problems.append("IDF_PATH=%s has no export.sh: not an ESP-IDF installation (need ESP-IDF %s)"
-                        % (idf, IDF_VERSION))
+    elif not (mp / "ports" / needs / "Makefile").is_file():
+        problems.append("MICROPY_DIR=%s is not a MicroPython source tree (no ports/%s/Makefile)" % (mp, needs))
     if shutil.which("git") is None:
         problems.append("git not found: needed to apply boards/patches/")
-    if problems:
-        raise Fail(*problems)
-    print("== MESH_LOCK firmware: patch %s, freeze lib/ + firmware/, build with ESP-IDF at %s" % (mp, idf))
+    return mp
+
+
+def apply_patches(mp, dry_run):
     for patch in PATCHES:
         rel = patch.relative_to(ROOT)
         if git_apply(mp, patch, "--check").returncode == 0:
-            if a.dry_run:
+            if dry_run:
                 print("$ (cd %s && git apply %s)" % (shlex.quote(str(mp)), shlex.quote(str(patch))))
             elif git_apply(mp, patch, dry_run=False).returncode != 0:
                 raise SystemExit("error: git apply %s failed in %s" % (rel, mp))
@@ -286,6 +280,22 @@ def cmd_firmware(a):
         else:
             raise Fail("%s does not apply to %s: it is made for MicroPython %s (git -C %s checkout %s)"
                        % (rel, mp, MICROPYTHON_TAG, mp, MICROPYTHON_TAG))
+
+
+def cmd_firmware(a):
+    problems = []
+    mp = check_micropy_dir(a.micropy_dir, problems)
+    idf = pathlib.Path(a.idf_path) if a.idf_path else None
+    if idf is None:
+        problems.append("IDF_PATH is not set: ESP-IDF is not installed here. `make firmware` needs ESP-IDF %s "
+                        "(docs/deploy.md, \"Build the MESH_LOCK firmware\"); pass IDF_PATH=~/esp/esp-idf" % IDF_VERSION)
+    elif not (idf / "export.sh").is_file():
+        problems.append("IDF_PATH=%s has no export.sh: not an ESP-IDF installation (need ESP-IDF %s)"
+                        % (idf, IDF_VERSION))
+    if problems:
+        raise Fail(*problems)
+    print("== MESH_LOCK firmware: patch %s, freeze lib/ + firmware/, build with ESP-IDF at %s" % (mp, idf))
+    apply_patches(mp, a.dry_run)
     port_dir = mp / "ports" / "esp32"
     build = ("source %s/export.sh >/dev/null && make -C %s/mpy-cross && "
              "make -C %s BOARD_DIR=%s submodules && make -C %s BOARD_DIR=%s"
@@ -299,17 +309,42 @@ def cmd_firmware(a):
     print("== built %s: `make flash PORT=...` writes it" % FIRMWARE_OUT.relative_to(ROOT))
 
 
+# The unix port with NimBLE over an H4 UART: the same NimBLE host code as the ESP32's, no ESP-IDF needed.
+UNIX_NIMBLE = ["MICROPY_PY_BLUETOOTH=1", "MICROPY_BLUETOOTH_NIMBLE=1", "MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0",
+               "MICROPY_PY_SSL=0", "BUILD=build-nimble"]
+
+
+def cmd_check_patch(a):
+    problems = []
+    mp = check_micropy_dir(a.micropy_dir, problems, needs="unix")
+    if problems:
+        raise Fail(*problems)
+    print("== the ADV_NONCONN_IND patch on HCI: patch %s, build its unix port with NimBLE, run it against "
+          "a fake controller (tools/hci_adv_check.py)" % mp)
+    apply_patches(mp, a.dry_run)
+    unix = mp / "ports" / "unix"
+    run(["make", "-C", mp / "mpy-cross"], a.dry_run)
+    run(["make", "-C", unix] + UNIX_NIMBLE + ["submodules"], a.dry_run)
+    run(["make", "-C", unix, "-j2"] + UNIX_NIMBLE, a.dry_run)
+    rc = run([sys.executable, ROOT / "tools" / "hci_adv_check.py", unix / "build-nimble" / "micropython"],
+             a.dry_run, check=False)
+    if rc:
+        raise SystemExit(1)
+
+
 def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="step", required=True)
     for name, fn in (("firmware", cmd_firmware), ("flash", cmd_flash), ("deploy", cmd_deploy),
-                     ("config", cmd_config), ("repl", cmd_repl), ("factory", cmd_factory)):
+                     ("config", cmd_config), ("repl", cmd_repl), ("factory", cmd_factory),
+                     ("check-patch", cmd_check_patch)):
         s = sub.add_parser(name)
         s.set_defaults(fn=fn)
         s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-        if name != "firmware":
+        if name in ("firmware", "check-patch"):
+            s.add_argument("--micropy-dir", default="")
+        else:
             s.add_argument("--port", default="")
-    sub.choices["firmware"].add_argument("--micropy-dir", default="")
     sub.choices["firmware"].add_argument("--idf-path", default="")
     sub.choices["flash"].add_argument("--firmware", default="")
     sub.choices["flash"].add_argument("--erase", default="1")
