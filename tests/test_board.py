@@ -237,3 +237,31 @@ def test_patched_nimble_asks_the_controller_for_adv_nonconn_ind():
     import hci_adv_check
     types, out = hci_adv_check.run(binary)
     assert types == hci_adv_check.PATCHED, out
+
+
+FAKE_HOST = r'''#!%s
+# Stands in for NimBLE's host: sends H4 commands on MICROPYBTUART and needs a Command Complete for each.
+import os, sys
+fd = os.open(os.environ["MICROPYBTUART"], os.O_RDWR | os.O_NOCTTY)
+def command(op, params=b""):
+    os.write(fd, bytes([1, op & 0xFF, op >> 8, len(params)]) + params)
+    ev = b""
+    while len(ev) < 3 or len(ev) < 3 + ev[2]:
+        ev += os.read(fd, 64)
+    assert ev[:2] == b"\x04\x0e" and ev[4:6] == bytes([op & 0xFF, op >> 8]) and ev[6] == 0, ev.hex()
+    return ev[7:]
+command(0x0C03)
+assert command(0x1009) == bytes([1, 2, 3, 4, 5, 6])
+for t in (0, 3, 2, 3):
+    command(0x2006, bytes([0xA0, 0, 0xA0, 0, t]) + bytes(10))
+print("done")
+'''
+
+
+def test_the_fake_controller_answers_h4_commands_and_records_advertising_types(tmp_path):
+    import hci_adv_check
+    host = tmp_path / "fake-micropython"
+    host.write_text(FAKE_HOST % sys.executable)
+    host.chmod(0o755)
+    types, out = hci_adv_check.run(str(host), timeout_s=20)
+    assert types == hci_adv_check.PATCHED and "done" in out, out

@@ -14,6 +14,7 @@ import select
 import subprocess
 import sys
 import time
+import tty
 
 ADV_TYPES = {0: "ADV_IND", 2: "ADV_SCAN_IND", 3: "ADV_NONCONN_IND"}
 _H4_COMMAND, _H4_EVENT, _EVT_COMMAND_COMPLETE = 0x01, 0x04, 0x0E
@@ -54,6 +55,7 @@ def script():
 def run(micropython, timeout_s=30):
     """Advertising_Type of each LE Set Advertising Parameters, and the port's output."""
     master, slave = os.openpty()
+    tty.setraw(slave)  # a UART carries bytes: no echo, no line discipline (the port sets this too)
     env = dict(os.environ, MICROPYBTUART=os.ttyname(slave))
     p = subprocess.Popen([micropython, "-c", script()], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     buf, types = b"", []
