@@ -26,6 +26,17 @@ def test_every_board_step_refuses_to_start_without_a_port(capsys, step):
     assert "$ " not in out  # nothing was run
 
 
+def test_a_missing_tool_says_make_venv(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(deploy.sys, "executable", str(tmp_path / "python"))  # no venv next to it
+    monkeypatch.setenv("PATH", str(tmp_path))  # and none on PATH
+    fw = tmp_path / "fw.bin"
+    fw.write_bytes(b"\xe9")
+    rc, out, err = run(capsys, "flash", "--port", "/dev/ttyUSB0", "--firmware", str(fw), "--dry-run")
+    assert rc == 2 and "error: esptool not found: run `make venv`" in err and "$ " not in out
+    rc, _, err = run(capsys, "repl", "--port", "/dev/ttyUSB0", "--dry-run")
+    assert rc == 2 and "error: mpremote not found" in err
+
+
 def test_a_port_that_does_not_exist_is_named(capsys, tmp_path):
     rc, _, err = run(capsys, "repl", "--port", str(tmp_path / "ttyUSB7"))
     assert rc == 2 and "ttyUSB7 does not exist: is the board plugged in" in err

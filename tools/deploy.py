@@ -1,4 +1,4 @@
-"""Board steps behind `make firmware|flash|deploy|repl|factory` (docs/deploy.md is the walkthrough).
+"""Board steps behind `make firmware|check-patch|flash|deploy|config|repl|factory` (docs/deploy.md: the walkthrough).
 
 Each step says what it is about to do, prints every command before running it, and stops with one clear
 `error:` line per missing input (PORT, a file, a tool) before touching the board. --dry-run prints the
