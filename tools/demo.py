@@ -73,6 +73,20 @@ class SimLock:
             self.proc.kill()
             self.proc.wait()
 
+    def press(self, hold_ms=100, pin=0):
+        """Press the lock's button through the hub (tools/air.py set_pin), held `hold_ms`: 10 s = factory reset."""
+        sys.path.insert(0, str(TOOLS))
+        import air_client
+
+        async def go():
+            radio = await air_client.join(self.corridor.air, name="finger")
+            try:
+                await radio.press(self.addr, pin, hold_ms=hold_ms)
+            finally:
+                await radio.close()
+
+        asyncio.run(go())
+
     @property
     def running(self):
         return self.proc is not None and self.proc.poll() is None
