@@ -83,10 +83,13 @@ class Connection:
         if queue.empty() and self.closed.done():
             raise Disconnected(self.closed.result())
         getter = asyncio.ensure_future(queue.get())
-        done, _ = await asyncio.wait({getter, self.closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({getter, self.closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():  # also when our caller is cancelled: a stray getter would eat the next item
+                getter.cancel()
         if getter in done:
             return getter.result()
-        getter.cancel()
         if self.closed.done():
             raise Disconnected(self.closed.result())
         raise asyncio.TimeoutError()

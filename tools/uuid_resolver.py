@@ -27,8 +27,7 @@ import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "lib"))
-from mesh import beacon  # noqa: E402  (the strict parsers; pure code, the same on host and lock)
+_LIB = str(pathlib.Path(__file__).resolve().parent.parent / "lib")
 
 PERIOD_S = 1800
 
@@ -45,6 +44,12 @@ def uuid_of(data):
     data = bytes(data)
     if len(data) == 16:
         return data
+    # Only a whole advertisement needs lib's strict parsers; the host provisioner passes bare UUIDs and so
+    # never loads lib/ (it must stay an independent check of the firmware).
+    if _LIB not in sys.path:
+        sys.path.insert(0, _LIB)
+    from mesh import beacon
+
     if len(data) > 2 and data[1] == beacon.AD_MESH_BEACON:
         return beacon.parse_unprovisioned_beacon(data)[0]
     return beacon.parse_pb_gatt_adv(data)[0]
