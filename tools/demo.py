@@ -45,23 +45,38 @@ def _end(proc):
 class SimLock:
     """One simulated lock (tools/sim_lock.py): its flash (<id>.nvs.json) and console log (<id>.log) in `dir`."""
 
-    def __init__(self, corridor, lock_id, addr=None, board=BOARD, heap=None):
+    def __init__(self, corridor, lock_id, addr=None, board=BOARD, heap=None, mpy=None):
         self.corridor, self.id = corridor, lock_id
         self.addr = addr or ADDR_PREFIX + lock_id.rjust(6, "0")[-6:]
         d = corridor.dir
         self.log, self.nvs, self.image = d / f"{lock_id}.log", d / f"{lock_id}.nvs.json", d / f"{lock_id}.bin"
-        self.board, self.heap = pathlib.Path(board), heap
+        self.board, self.heap, self.mpy = pathlib.Path(board), heap, mpy
         self.proc = None
 
     def start(self):
-        argv = [PY, str(TOOLS / "sim_lock.py"), "--air", self.corridor.air, "--addr", self.addr,
-                "--name", "lock-" + self.id, "--nvs", str(self.nvs), "--board", str(self.board), "--log", str(self.log)]
-        if self.image.exists():
-            argv += ["--factory", str(self.image)]
-        if self.heap:
-            argv += ["--heap", str(self.heap)]
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT)
+        factory = str(self.image) if self.image.exists() else None
+        if self.mpy is None:  # as docs/firmware.md runs a lock
+            argv = [PY, str(TOOLS / "sim_lock.py"), "--air", self.corridor.air, "--addr", self.addr, "--name",
+                    "lock-" + self.id, "--nvs", str(self.nvs), "--board", str(self.board), "--log", str(self.log)]
+            argv += (["--factory", factory] if factory else []) + (["--heap", str(self.heap)] if self.heap else [])
+            env, out = None, subprocess.DEVNULL
+        else:  # the same lock from a tree precompiled by mpy-cross (host/, lib/, firmware/ under self.mpy)
+            sys.path.insert(0, str(TOOLS))
+            import sim_lock
+
+            argv, env = sim_lock.command(argparse.Namespace(
+                air=self.corridor.air, addr=self.addr, name="lock-" + self.id, nvs=str(self.nvs), board=str(self.board),
+                factory=factory, reflash=False, heap=str(self.heap) if self.heap else None, micropython=None))
+            argv[-1:] = ["-m", "main"]
+            env["MICROPYPATH"] = ":".join(str(pathlib.Path(self.mpy) / x) for x in ("host", "lib", "firmware"))
+            env["MICROPYPATH"] += ":.frozen"
+            out = open(self.log, "ab")
+        try:
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
         return self
 
     def stop(self):
