@@ -324,14 +324,19 @@ def demo(work, loss, seed, passphrase=None):
             "\n   under a passphrase: a random one for this run).")
         c.init_db(hotel=True)
         gatt = ",".join(i for i, _, bearer, _ in DEMO_LOCKS if bearer == "PB-GATT")
+        t = time.monotonic()
         p = c.provision("--bearer", "adv", "--gatt-locks", gatt, check=False)
         for line in p.stdout.splitlines():
             say("   " + line)
+        say(f"   all five in {time.monotonic() - t:.1f} s (two provisioner radios at once)."
+            "\n   method = how the lock proved it is the lock of that room: static = a value from the lock table,"
+            "\n   output/blink = blinks counted off its LED, input/push = button presses, OOB-key = its public key"
+            "\n   from the table; HMAC = the HMAC-SHA256 provisioning algorithm of Mesh 1.1.")
         if p.returncode != 0:
             say("   (provisioner said: %s)" % p.stderr.strip().splitlines()[-1:])
             return _fail(c, "not every lock was provisioned")
 
-        say(f"\n5. Lock {RESTARTED} restarts (power cycle): it loads its keys from NVS and stays off the air.")
+        say(f"\n5. Lock {RESTARTED} restarts: it loads its keys from NVS and stays off the air.")
         lock = c.locks[RESTARTED]
         lock.stop()
         since = lock.mark()
@@ -341,8 +346,8 @@ def demo(work, loss, seed, passphrase=None):
             if "keystore" in line or "node:" in line:
                 say("   console: " + line)
         st = lock.status()
-        say("   node.status():  state %s, address %s, keys: %s" % (st.get("state"), st.get("address"),
-                                                                  st.get("keys")))
+        say("   node.status():  state %s, address %s, keys (fingerprints only, never a key):\n   %s" % (
+            st.get("state"), st.get("address"), st.get("keys")))
         quiet = heard(c.air, lock.addr, 2.0)
         say(f"   packets from lock {RESTARTED} in the next 2 s: {len(quiet)} (a provisioned lock does not beacon)")
         if st.get("state") != "provisioned" or quiet:
