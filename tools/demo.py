@@ -380,6 +380,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the `with` blocks stop the children
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (SIG_IGN)
     work = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="hotel-demo-"))
     say("Simulated hotel corridor: five door locks on a virtual radio, provisioned by the host provisioner.")
     say(f"(files in {work}{', database passphrase in ' + str(work / 'passphrase') if args.keep else ', removed at the end'})\n")
@@ -394,6 +395,9 @@ def main(argv=None):
         os.close(fd)
     try:
         return demo(work, args.loss, args.seed, passphrase)
+    except KeyboardInterrupt:
+        say("\ninterrupted: every process stopped")
+        return 130
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
