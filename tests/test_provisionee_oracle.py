@@ -119,9 +119,9 @@ def test_unicast_range_covers_every_element(mpy):
     cfg = {"elements": 3}
     prov, status, record = provision(mpy, cfg, None, address=0x7FFD)
     assert record == prov.result and record["address"] == 0x7FFD
-    for address in (0x7FFE, 0x7FFF):
+    for address in (0x7FFE, 0x7FFF):  # a unicast primary, but no room for elements 2 and 3: Cannot Assign Addresses
         prov, status, record = provision(mpy, cfg, None, address=address)
-        assert prov.failed_code == 0x09 and record is None and status["state"] == "failed"
+        assert prov.failed_code == 0x08 and record is None and status["state"] == "failed"
 
 
 HOTEL = {"floor": 3, "room": 305}
@@ -162,8 +162,9 @@ def test_hotel_data_refused_by_a_standard_device(mpy):
 def test_random_provisioning_data(mpy, index, flags, iv, address, elements):
     prov, status, record = provision(mpy, {"elements": elements}, (R.ALG_CMAC, 0, 0, 0, 0), net_key_index=index,
                                      flags=flags, iv_index=iv, address=address)
-    valid = index <= 0x0FFF and flags < 4 and 0 < address and address + elements - 1 <= 0x7FFF
-    if valid:
-        assert record == prov.result
+    if index > 0x0FFF or flags > 3 or not 0 < address < 0x8000:
+        assert prov.failed_code == 0x09 and record is None  # Invalid Data
+    elif address + elements - 1 > 0x7FFF:
+        assert prov.failed_code == 0x08 and record is None  # Cannot Assign Addresses (§5.4.1.10, Table 5.38)
     else:
-        assert prov.failed_code == 0x09 and record is None
+        assert record == prov.result

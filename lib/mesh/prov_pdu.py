@@ -127,27 +127,19 @@ def decode_start(params):
     this device sent is the provisionee's check."""
     check_len(params, LEN_START)
     alg, key, method, action, size = bytes(params)
-    ok = alg <= ALG_HMAC and key <= PUBKEY_OOB
-    if method in (AUTH_NO_OOB, AUTH_STATIC):
-        ok = ok and action == 0 and size == 0
-    elif method == AUTH_OUTPUT:
-        ok = ok and action < _OUTPUT_ACTIONS and 1 <= size <= OOB_SIZE_MAX
-    elif method == AUTH_INPUT:
-        ok = ok and action < _INPUT_ACTIONS and 1 <= size <= OOB_SIZE_MAX
-    else:
-        ok = False
-    if not ok:
+    if not (alg <= ALG_HMAC and key <= PUBKEY_OOB and method <= AUTH_INPUT
+            and (action < (_OUTPUT_ACTIONS if method == AUTH_OUTPUT else _INPUT_ACTIONS) and 0 < size <= OOB_SIZE_MAX
+                 if method >= AUTH_OUTPUT else action == size == 0)):
         raise ProvError(ERR_INVALID_FORMAT)
     return alg, key, method, action, size
 
 
 def decode_data(plain):
     """(net_key, net_key_index, flags, iv_index, address) of the 25 decrypted Provisioning Data octets (§5.4.2.5);
-    ProvError(Invalid Data) for a NetKey Index above 0x0FFF or prohibited Flags bits (§5.4.1.8, Table 5.37).
-    The unicast range needs the element count and is the provisionee's check."""
+    ProvError(Invalid Data) for a NetKey Index above 0x0FFF, prohibited Flags bits (§5.4.1.8, Table 5.37) or an
+    address that is not unicast (§3.4.2.2). Room for every element is the provisionee's check (it knows how many)."""
     p = bytes(plain)
-    index = p[16] << 8 | p[17]
-    flags = p[18]
-    if index > 0x0FFF or flags & 0xFC:
+    index, address = p[16] << 8 | p[17], p[23] << 8 | p[24]
+    if index > 0x0FFF or p[18] & 0xFC or not 0 < address < 0x8000:
         raise ProvError(ERR_INVALID_DATA)
-    return p[:16], index, flags, int.from_bytes(p[19:23], "big"), p[23] << 8 | p[24]
+    return p[:16], index, p[18], int.from_bytes(p[19:23], "big"), address

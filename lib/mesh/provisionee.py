@@ -25,6 +25,7 @@ BEARER_ADV = const(0x01)
 BEARER_GATT = const(0x02)
 
 _ADDR_UNICAST_MAX = const(0x7FFF)  # §3.4.2.2
+_LEN_DATA = const(33)  # Provisioning Data parameters: 25 encrypted octets + 8-octet MIC (§5.4.1.8)
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # §5.4.2.4: alphanumeric OOB characters
 _COUNTED = (P.OUTPUT_BLINK, P.OUTPUT_BEEP, P.OUTPUT_VIBRATE)  # Output actions that count: never 0 (§5.4.2.4)
 _TAG = "prov"
@@ -393,19 +394,15 @@ class Provisionee:
         self.state = DATA
 
     def _on_data(self, s, params):
-        n = P.LEN_DATA_PLAIN + P.LEN_DATA_MIC
-        if self.hotel:
-            P.check_len(params, n, n + 12)
-        else:
-            P.check_len(params, n)
+        P.check_len(params, _LEN_DATA, _LEN_DATA + 12 if self.hotel else _LEN_DATA)
         try:
             plain = crypto.aes_ccm_decrypt(crypto.k1(s.secret, s.salt, b"prsk"),
                                            crypto.k1(s.secret, s.salt, b"prsn")[3:], bytes(params), P.LEN_DATA_MIC)
         except ValueError:
             raise P.ProvError(P.ERR_DECRYPTION_FAILED)
         net_key, index, flags, iv_index, address = P.decode_data(plain)
-        if not 0 < address <= _ADDR_UNICAST_MAX - self.elements + 1:
-            raise P.ProvError(P.ERR_INVALID_DATA)  # every element needs a unicast address (§5.4.2.5)
+        if address > _ADDR_UNICAST_MAX + 1 - self.elements:  # §5.4.1.10 Table 5.38: no unicast for every element
+            raise P.ProvError(P.ERR_CANNOT_ASSIGN_ADDRESSES)
         record = {"net_key": net_key, "net_key_index": index, "flags": flags, "iv_index": iv_index,
                   "address": address, "elements": self.elements, "dev_key": crypto.k1(s.secret, s.salt, b"prdk"),
                   "hotel": self._hotel(plain[P.LEN_DATA_PLAIN:])}

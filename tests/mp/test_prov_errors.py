@@ -180,6 +180,23 @@ def test_rejected_data_is_invalid_data():
     # (the range for several elements changes the Capabilities, hence the sample: tests/test_provisionee_oracle.py)
 
 
+def test_unicast_range_past_0x7fff_is_cannot_assign_addresses():
+    # §5.4.1.10, Table 5.38: 0x08 Cannot Assign Addresses, "the device cannot assign consecutive unicast addresses
+    # to all elements" (nRF5 SDK's provisionee answers the same); a primary address that is no unicast address at
+    # all stays Invalid Data. The element count only matters to this check, so it is set after the Capabilities.
+    for elements, address, code in ((2, 0x7FFF, P.ERR_CANNOT_ASSIGN_ADDRESSES),
+                                    (3, 0x7FFE, P.ERR_CANNOT_ASSIGN_ADDRESSES),
+                                    (255, 0x7F02, P.ERR_CANNOT_ASSIGN_ADDRESSES),
+                                    (3, 0x8000, P.ERR_INVALID_DATA), (3, 0, P.ERR_INVALID_DATA)):
+        p = _at(5)
+        p.elements = elements
+        _fails_with(p, _data(_plain(address=address)), code)
+    for elements, address in ((3, 0x7FFD), (255, 0x7F01)):
+        p = _at(5)
+        p.elements = elements
+        assert drive(p, [_data(_plain(address=address))]) == [b"\x08"] and p.store.record["address"] == address
+
+
 def test_accepted_data_edges():
     for plain in (_plain(index=0x0FFF, flags=3, address=0x7FFF), _plain(address=1)):
         p = _at(5)
