@@ -25,7 +25,9 @@ BEARER_ADV = const(0x01)
 BEARER_GATT = const(0x02)
 
 _ADDR_UNICAST_MAX = const(0x7FFF)  # §3.4.2.2
-_LEN_DATA = const(33)  # Provisioning Data parameters: 25 encrypted octets + 8-octet MIC (§5.4.1.8)
+_LEN_PLAIN = const(25)  # Provisioning Data (§5.4.1.8, §5.4.2.5): 25 encrypted octets, then the 8-octet MIC
+_LEN_MIC = const(8)
+_LEN_DATA = const(_LEN_PLAIN + _LEN_MIC)
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # §5.4.2.4: alphanumeric OOB characters
 _COUNTED = (P.OUTPUT_BLINK, P.OUTPUT_BEEP, P.OUTPUT_VIBRATE)  # Output actions that count: never 0 (§5.4.2.4)
 _TAG = "prov"
@@ -107,7 +109,7 @@ class Provisionee:
         in_size, in_act = c.get("input_size", 0), c.get("input_actions", 0)
         if (self.static_oob is not None and len(self.static_oob) not in (16, 32)
                 or self.oob_keypair and (len(self.oob_keypair[0]), len(self.oob_keypair[1])) != (32, 64)
-                or self.oob_required and not (self.static_oob or out_size or in_size)):
+                or self.oob_required and not (len(self.static_oob or b"") > 16 or out_size or in_size)):
             raise ValueError("provisioning config")
         self.algorithms, self._output, self._input = algs, (out_size, out_act), (in_size, in_act)
         self.capabilities = P.capabilities(self.elements, algs, P.PUBKEY_OOB if self.oob_keypair else 0, oob,
@@ -397,7 +399,7 @@ class Provisionee:
         P.check_len(params, _LEN_DATA, _LEN_DATA + 12 if self.hotel else _LEN_DATA)
         try:
             plain = crypto.aes_ccm_decrypt(crypto.k1(s.secret, s.salt, b"prsk"),
-                                           crypto.k1(s.secret, s.salt, b"prsn")[3:], bytes(params), P.LEN_DATA_MIC)
+                                           crypto.k1(s.secret, s.salt, b"prsn")[3:], bytes(params), _LEN_MIC)
         except ValueError:
             raise P.ProvError(P.ERR_DECRYPTION_FAILED)
         net_key, index, flags, iv_index, address = P.decode_data(plain)
@@ -405,7 +407,7 @@ class Provisionee:
             raise P.ProvError(P.ERR_CANNOT_ASSIGN_ADDRESSES)
         record = {"net_key": net_key, "net_key_index": index, "flags": flags, "iv_index": iv_index,
                   "address": address, "elements": self.elements, "dev_key": crypto.k1(s.secret, s.salt, b"prdk"),
-                  "hotel": self._hotel(plain[P.LEN_DATA_PLAIN:])}
+                  "hotel": self._hotel(plain[_LEN_PLAIN:])}
         try:
             self.store.save(record)
         except OSError as e:

@@ -111,7 +111,9 @@ def test_oob_required_drops_cmac_and_no_oob():
 
 
 def test_bad_configurations_are_value_errors():
-    for cfg in ({"oob_required": True}, {"static_oob": bytes(20)}, {"output_size": 9, "output_actions": 1},
+    # OOB required leaves HMAC only, which a 16-byte static OOB cannot serve (test_hmac_static_oob_needs_32_bytes)
+    for cfg in ({"oob_required": True}, {"oob_required": True, "static_oob": bytes(16)}, {"static_oob": bytes(20)},
+                {"output_size": 9, "output_actions": 1},
                 {"output_size": 2}, {"elements": 0}, {"elements": 256}, {"algorithms": 0},
                 {"input_size": 1, "input_actions": 0x10}, {"oob_keypair": (bytes(32), bytes(32))}):
         raises(ValueError, Provisionee, cfg, None)
