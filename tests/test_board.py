@@ -3,8 +3,10 @@ stand-ins), the ADV_NONCONN_IND patch applies to the pinned MicroPython, and the
 tools/deploy.py matches MicroPython's ESP32 partition table.
 
 The MicroPython source is needed for the "applies cleanly" and partition-table checks: MICROPY_DIR (a checkout),
-else the mirror this project's developers fetch (MICROPY_MIRROR, a git directory). CI has neither: those tests
-skip with that reason, and the always-run tests below still check the patch's form and target."""
+else the mirror this project's developers fetch (MICROPY_MIRROR, a git directory). The advertising type on HCI
+needs a unix port built with NimBLE from the patched tree (MICROPY_NIMBLE_BIN, or `make check-patch`). CI has
+none of these: those tests skip with that reason, and the always-run tests still check the patch's form and
+target, and the fake HCI controller against a scripted host."""
 
 import ast
 import io
