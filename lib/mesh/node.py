@@ -38,12 +38,14 @@ _ADV_NONCONN_IND = const(3)
 _TAG = "node"
 
 # Board-config names, in bit order: OOB actions (§5.4.1.2, Tables 5.24 and 5.26), algorithms (Table 5.20),
-# OOB Information (§3.10.2, Table 3.55; bits 9-10 RFU)
+# OOB Information (§3.10.2, Table 3.55). Bits 7 (certificate-based provisioning) and 8 (provisioning records) would
+# promise what this device does not do (it answers the record PDUs with Invalid PDU); 9-10 are RFU: none can be set.
 OUTPUT_ACTIONS = ("blink", "beep", "vibrate", "numeric", "alphanumeric")
 INPUT_ACTIONS = ("push", "twist", "numeric", "alphanumeric")
 ALGORITHMS = ("cmac", "hmac")
-OOB_INFO = ("other", "uri", "2d_code", "bar_code", "nfc", "number", "string", "certificate", "records", "", "",
+OOB_INFO = ("other", "uri", "2d_code", "bar_code", "nfc", "number", "string", "", "", "", "",
             "on_box", "inside_box", "on_paper", "inside_manual", "on_device")
+_OOB_UNSUPPORTED = const(0x0780)
 
 
 def _bits(value, names):
@@ -66,8 +68,10 @@ def board_config(board):
             p[key] = _bits(p[key], names)
     if board.get("hotel"):
         p["hotel"] = dict(board["hotel"])
-    return (p, dict(board.get("advertising") or {}), _bits(board.get("oob_info", 0), OOB_INFO),
-            board.get("uri"))
+    oob = _bits(board.get("oob_info", 0), OOB_INFO)
+    if oob & _OOB_UNSUPPORTED:
+        raise ValueError("oob_info")
+    return p, dict(board.get("advertising") or {}), oob, board.get("uri")
 
 
 def random_uuid(rand):

@@ -248,6 +248,11 @@ def test_board_config_names_and_factory_overrides():
     assert board_config({"provisioning": {"output_actions": 9}})[0]["output_actions"] == 9
     raises(ValueError, board_config, {"provisioning": {"output_actions": ["wink"]}})
     raises(ValueError, board_config, {"oob_info": ["in_the_fridge"]})
+    # §3.10.2 OOB Information: bits 7 and 8 claim certificate-based provisioning and provisioning records, which
+    # this device answers with Invalid PDU (a provisioner that believes them cannot provision it); 9-10 are RFU
+    for oob in (["certificate"], ["records"], ["on_box", "records"], 0x0080, 0x0100, 0x0200, 0x0400, 0x8180):
+        raises(ValueError, board_config, {"oob_info": oob})
+    assert board_config({"oob_info": 0xF87F})[2] == 0xF87F
     # factory capability overrides win over the board; a refused combination falls back to the board
     f = factory_nvs(output_size=1, output_actions=P.OUTPUT_BEEP)
     node = Node(esp32.NVS("mesh"), {"provisioning": {"output_size": 4, "output_actions": ["numeric"]}},
