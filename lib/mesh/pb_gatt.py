@@ -3,7 +3,8 @@
 # connection; the connection is the link. Sans-I/O: ATT values in, notification payloads out.
 #
 # Proxy PDU = SAR (2 bits) | Message Type (6 bits) | data (§6.3.1). SAR 0 complete, 1 first, 2 continuation,
-# 3 last. Only Message Type 0x03 (Provisioning PDU) belongs on this service.
+# 3 last. Only Message Type 0x03 (Provisioning PDU) belongs on this service (§7.1.3.1.1); any other is ignored
+# (§6.3.2), an unexpected SAR value disconnects (§6.3.2.2).
 from mesh import log
 
 try:
@@ -16,7 +17,7 @@ except ImportError:  # CPython
 # Close reasons (§5.3.1.4.3); DISCONNECTED (the connection went away) is outside 0..255 so it never
 # collides with one.
 CLOSE_TIMEOUT = const(0x01)  # SAR transfer not finished in 20 s: disconnect (§6.3.2.2)
-CLOSE_FAIL = const(0x02)  # unexpected SAR value or a Message Type other than 0x03: disconnect
+CLOSE_FAIL = const(0x02)  # unexpected SAR value, or longer than any Provisioning PDU: disconnect
 CLOSE_DISCONNECTED = const(0x100)
 
 _SAR_COMPLETE = const(0)
@@ -80,7 +81,7 @@ class PbGatt:
             return self._fail(CLOSE_FAIL, "empty write")
         sar, data = value[0] >> 6, bytes(value[1:])
         if value[0] & 0x3F != _TYPE_PROV:
-            return self._fail(CLOSE_FAIL, "message type")
+            return []  # §6.3.2: an RFU or unsupported Message Type is ignored
         if (sar in (_SAR_COMPLETE, _SAR_FIRST)) != (self._buf is None):
             return self._fail(CLOSE_FAIL, "unexpected SAR")  # §6.3.2.2
         if sar == _SAR_FIRST:

@@ -65,21 +65,32 @@ def _closes(values, reason=pb_gatt.CLOSE_FAIL):
     assert g.send(3, h("0100")) == []
 
 
-def test_sar_violations_and_other_types_disconnect():
+def test_sar_violations_disconnect():
     segs = gatt_segments()
     _closes([segs[1]])  # continuation without a first
     _closes([segs[3]])  # last without a first
     _closes([segs[0], segs[0]])  # a second first
     _closes([segs[0], h("0300")])  # a complete inside a transfer
-    _closes([segs[0], h("83") + b"\x00" * 5, h("8100")])  # type change mid-transfer
-    for t in (0x00, 0x01, 0x02, 0x04, 0x3F):  # Network PDU, beacon, proxy config, RFU
-        _closes([bytes((t, 0x00))])
-        _closes([bytes((0x40 | t, 0x00))])
     _closes([b""])  # no header at all
     _closes([h("03")])  # an empty Provisioning PDU
     _closes([h("43"), h("c3")])  # ... also when segmented
     _closes([segs[0], segs[1], segs[2], segs[1]])  # 76 octets: longer than any Provisioning PDU
     _closes([b"\x03" + bytes(66)])
+
+
+def test_other_message_types_are_ignored():
+    # §6.3.2: a Message Type that is RFU or not supported by the Proxy PDU Server is ignored, whatever its SAR
+    # value; this service supports Provisioning PDUs only (§7.1.3.1.1). Zephyr's pb_gatt_srv drops them the same way.
+    segs = gatt_segments()
+    g = _conn()
+    for t in (0x00, 0x01, 0x02, 0x04, 0x3F):  # Network PDU, beacon, proxy config, RFU
+        for sar in (0x00, 0x40, 0x80, 0xC0):
+            assert g.receive(0, bytes((sar | t, 0x00))) == [] and g.is_open
+    assert g.deadline() is None
+    out = []
+    for v in (segs[0], h("8100"), segs[1], h("c2") + bytes(5), segs[2], h("4000"), segs[3]):
+        out += g.receive(0, v)  # foreign types mid-transfer change nothing
+    assert out == [("pdu", PK)] and g.is_open
 
 
 def test_sar_timeout_20_s():
