@@ -15,7 +15,8 @@ except ImportError:  # CPython
         return x
 
 
-PROTOCOL_TIMEOUT_MS = const(60000)  # §5.4.4: the attempt fails 60 s after the last PDU sent or received
+PROTOCOL_TIMEOUT_MS = const(60000)  # §5.4.4: the attempt fails 60 s after the last PDU sent or received,
+_USER_TIMEOUT_MS = const(120000)  # or 120 s once Start chose Output or Input OOB, time for the user (§5.4.4)
 # Link close reasons asked of the bearer (§5.3.1.4.3, Table 5.8, PB-ADV Link Close)
 CLOSE_SUCCESS = const(0x00)
 CLOSE_TIMEOUT = const(0x01)
@@ -50,7 +51,8 @@ class _Session:
     # Everything secret about one attempt; dropped whole (Provisionee._s = None) when the attempt ends.
     def __init__(self):
         self.inputs = bytearray()  # ConfirmationInputs (§5.4.2.4.1): Invite||Capabilities||Start||PKprov||PKdev
-        self.alg = self.method = self.action = self.size = 0
+        self.hmac = False  # Start chose BTM_ECDH_P256_HMAC_SHA256_AES_CCM (else the CMAC algorithm)
+        self.method = self.size = 0
         self.auth_size = 16
         self.oob_key = False  # Start chose the OOB public key: the factory key pair is used
         self.priv = self.pub = self.peer = None
@@ -187,7 +189,6 @@ class Provisionee:
         if self.state in (IDLE, COMPLETE, FAILED):
             return  # no link, or the attempt is over: ignore (§5.4.4)
         self._now = now_ms
-        self._restart_timer()
         s = self._s
         try:
             typ, params = P.split(pdu)
@@ -207,6 +208,7 @@ class Provisionee:
                 self._on_data(s, params)
         except P.ProvError as e:
             self._fail(e.code)
+        self._restart_timer()  # after the PDU: a Start choosing Output/Input OOB already gets 120 s
 
     # ---- application interface (as Zephyr's bt_mesh_input_number / bt_mesh_input_string) ----
     def input_number(self, number):
@@ -260,7 +262,7 @@ class Provisionee:
 
     def _on_start(self, s, params):
         alg, key, method, action, size = P.decode_start(params)
-        auth_size = 32 if alg == P.ALG_HMAC else 16
+        auth_size = 16 << alg  # AuthValue, Random, Confirmation: 128 bits with CMAC, 256 with HMAC (§5.4.2.4.1)
         bit = 1 << action
         if not (self.algorithms >> alg & 1 and (key == P.PUBKEY_NO_OOB or self.oob_keypair)
                 and not (method == P.AUTH_NO_OOB and self.oob_required)
@@ -269,7 +271,7 @@ class Provisionee:
                 and (method != P.AUTH_INPUT or self._input[1] & bit and size <= self._input[0])):
             raise P.ProvError(P.ERR_INVALID_FORMAT)  # Start does not match the Capabilities we sent (§5.4.1.3)
         s.inputs += params
-        s.alg, s.auth_size, s.method, s.action, s.size = alg, auth_size, method, bit, size
+        s.hmac, s.auth_size, s.method, s.size = alg == P.ALG_HMAC, auth_size, method, size
         s.oob_key = key == P.PUBKEY_OOB
         self.state = PUBKEY
         log.info(_TAG, "start: algorithm %d, OOB key %d, auth method %d", alg, key, method)
@@ -368,12 +370,12 @@ class Provisionee:
         # else: poll() finishes the ECDH first
 
     def _confirm(self, s, random):
-        if s.alg == P.ALG_HMAC:  # §5.4.2.4.2
+        if s.hmac:  # §5.4.2.4.2
             return crypto.hmac_sha256(s.conf_key, random)
         return crypto.aes_cmac(s.conf_key, random + s.auth)  # §5.4.2.4.1
 
     def _send_confirmation(self, s):
-        if s.alg == P.ALG_HMAC:
+        if s.hmac:
             s.salt = crypto.s2(s.inputs)
             s.conf_key = crypto.k5(s.secret + s.auth, s.salt, b"prck256")
         else:
@@ -459,7 +461,8 @@ class Provisionee:
             self.prepare_keypair()
 
     def _restart_timer(self):
-        self._timer = self._now + PROTOCOL_TIMEOUT_MS
+        s = self._s
+        self._timer = self._now + (_USER_TIMEOUT_MS if s and s.method >= P.AUTH_OUTPUT else PROTOCOL_TIMEOUT_MS)
 
     def _send(self, pdu):
         self._out.append(pdu)

@@ -221,17 +221,31 @@ def test_protocol_timeout_60_s_since_last_pdu():
     assert p.state == IDLE and p.close_reason is None
 
 
-def test_input_oob_no_answer_within_60_s_fails():
+def test_input_oob_no_answer_within_120_s_fails():
+    # §5.4.4: with Output or Input OOB the provisioning timer is at least 120 s, "to allow sufficient time for
+    # users to interact" (60 s otherwise); the Start itself already runs the longer timer
     cfg = {"algorithms": P.ALGS_CMAC, "input_size": 4, "input_actions": P.INPUT_NUMERIC}
     p = _at(1, cfg)
     drive(p, [h("020000030204")], now=10)
-    assert ["input", P.INPUT_NUMERIC, 4] in p.app.events
+    assert ["input", P.INPUT_NUMERIC, 4] in p.app.events and p.deadline() == 120010
     drive(p, PDUS[2:3], now=20)  # our Public Key goes out at t=20
-    p.poll(60019)
+    p.poll(120019)
     assert p.close_reason is None
-    p.poll(60020)
+    p.poll(120020)
     assert p.close_reason == CLOSE_TIMEOUT and p._s is None
     raises(ValueError, p.input_number, 1234)
+
+
+def test_output_oob_timer_is_120_s_and_other_methods_60_s():
+    cfg = {"algorithms": P.ALGS_CMAC, "output_size": 2, "output_actions": P.OUTPUT_BLINK, "static_oob": bytes(16)}
+    for start, timeout in (("0000020002", 120000), ("0000010000", 60000), ("0000000000", 60000)):
+        p = _at(1, cfg)
+        drive(p, [h("02" + start), PDUS[2]], now=100)
+        assert p.deadline() == 100 + timeout, start
+        p.poll(99 + timeout)
+        assert p.close_reason is None
+        p.poll(100 + timeout)
+        assert p.close_reason == CLOSE_TIMEOUT
 
 
 def test_timer_after_failed_and_after_complete():
