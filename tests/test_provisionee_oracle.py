@@ -113,6 +113,9 @@ def test_cmac_with_16_byte_static_oob(mpy):
     assert prov.start_params == (R.ALG_HMAC, 0, R.AUTH_NO_OOB, 0, 0) and record == prov.result
     prov, status, record = provision(mpy, cfg, (R.ALG_CMAC, 0, R.AUTH_STATIC, 0, 0))
     assert record == prov.result
+    # §5.4.2.4.1: with HMAC the 16 octets are zero-padded to the 32-octet AuthValue, on both sides
+    prov, status, record = provision(mpy, cfg, (R.ALG_HMAC, 0, R.AUTH_STATIC, 0, 0))
+    assert prov.error is None and record == prov.result
 
 
 def test_unicast_range_covers_every_element(mpy):

@@ -111,7 +111,7 @@ class Provisionee:
         in_size, in_act = c.get("input_size", 0), c.get("input_actions", 0)
         if (self.static_oob is not None and len(self.static_oob) not in (16, 32)
                 or self.oob_keypair and (len(self.oob_keypair[0]), len(self.oob_keypair[1])) != (32, 64)
-                or self.oob_required and not (len(self.static_oob or b"") > 16 or out_size or in_size)):
+                or self.oob_required and not (self.static_oob or out_size or in_size)):
             raise ValueError("provisioning config")
         self.algorithms, self._output, self._input = algs, (out_size, out_act), (in_size, in_act)
         self.capabilities = P.capabilities(self.elements, algs, P.PUBKEY_OOB if self.oob_keypair else 0, oob,
@@ -266,7 +266,7 @@ class Provisionee:
         bit = 1 << action
         if not (self.algorithms >> alg & 1 and (key == P.PUBKEY_NO_OOB or self.oob_keypair)
                 and not (method == P.AUTH_NO_OOB and self.oob_required)
-                and (method != P.AUTH_STATIC or self.static_oob and len(self.static_oob) >= auth_size)
+                and (method != P.AUTH_STATIC or self.static_oob)
                 and (method != P.AUTH_OUTPUT or self._output[1] & bit and size <= self._output[0])
                 and (method != P.AUTH_INPUT or self._input[1] & bit and size <= self._input[0])):
             raise P.ProvError(P.ERR_INVALID_FORMAT)  # Start does not match the Capabilities we sent (§5.4.1.3)
@@ -277,8 +277,8 @@ class Provisionee:
         log.info(_TAG, "start: algorithm %d, OOB key %d, auth method %d", alg, key, method)
         if method == P.AUTH_NO_OOB:
             s.auth = bytes(auth_size)
-        elif method == P.AUTH_STATIC:  # a 32-byte value serves CMAC with its first 16 bytes, as Zephyr does
-            s.auth = bytes(self.static_oob[:auth_size])
+        elif method == P.AUTH_STATIC:  # Binary data type (§5.4.2.4.1): zero-padded or trimmed, as Zephyr does
+            s.auth = (bytes(self.static_oob) + bytes(16))[:auth_size]
         elif method == P.AUTH_OUTPUT:
             s.notify = True
             if bit == P.OUTPUT_ALPHANUMERIC:

@@ -90,15 +90,21 @@ def test_start_matching_capabilities_is_accepted():
         assert p.state == PUBKEY and p.take_outgoing() == []
 
 
-def test_hmac_static_oob_needs_32_bytes():
-    cfg = {"static_oob": bytes(16)}
-    _fails_with(_at(1, cfg), h("020100010000"), P.ERR_INVALID_FORMAT)
-    p = _at(1, cfg)
-    p.receive(0, h("020000010000"))
-    assert p.state == PUBKEY
+def test_static_oob_is_zero_padded_or_trimmed_to_the_authvalue():
+    # §5.4.2.4.1, data type Binary: shorter than the AuthValue, "the remaining bits shall be set to 0"; longer,
+    # "trimmed by removing octets with indexes higher than needed" (Zephyr pads and trims the same way)
+    short, long_ = bytes(range(1, 17)), bytes(range(1, 33))
+    for static, start, auth in ((short, "0100010000", short + bytes(16)), (short, "0000010000", short),
+                                (long_, "0100010000", long_), (long_, "0000010000", long_[:16])):
+        p = _at(1, {"static_oob": static})
+        p.receive(0, b"\x02" + h(start))
+        assert p.state == PUBKEY and p._s.auth == auth
 
 
 def test_oob_required_drops_cmac_and_no_oob():
+    p = _at(1, {"static_oob": bytes(16), "oob_required": True})  # HMAC only: the 16-byte value is padded
+    p.receive(0, h("020100010000"))
+    assert p.state == PUBKEY and p._s.auth == bytes(32)
     cfg = {"static_oob": bytes(32), "oob_required": True}
     p = _at(0, cfg)
     out = drive(p, PDUS[:1])
@@ -111,9 +117,7 @@ def test_oob_required_drops_cmac_and_no_oob():
 
 
 def test_bad_configurations_are_value_errors():
-    # OOB required leaves HMAC only, which a 16-byte static OOB cannot serve (test_hmac_static_oob_needs_32_bytes)
-    for cfg in ({"oob_required": True}, {"oob_required": True, "static_oob": bytes(16)}, {"static_oob": bytes(20)},
-                {"output_size": 9, "output_actions": 1},
+    for cfg in ({"oob_required": True}, {"static_oob": bytes(20)}, {"output_size": 9, "output_actions": 1},
                 {"output_size": 2}, {"elements": 0}, {"elements": 256}, {"algorithms": 0},
                 {"input_size": 1, "input_actions": 0x10}, {"oob_keypair": (bytes(32), bytes(32))}):
         raises(ValueError, Provisionee, cfg, None)
