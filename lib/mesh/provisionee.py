@@ -342,8 +342,8 @@ class Provisionee:
             s.ecdh, s.secret = None, e.value
             if s.conf_prov is not None:
                 self._send_confirmation(s)
-        except ValueError:  # not a P-256 point
-            self._fail(P.ERR_UNEXPECTED_ERROR)
+        except ValueError:  # not a P-256 point: Invalid Format, as §5.4.2.3 asks (Zephyr: Unexpected Error)
+            self._fail(P.ERR_INVALID_FORMAT)
             return False
         return True
 

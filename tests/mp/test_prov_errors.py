@@ -127,8 +127,10 @@ def test_invalid_provisioner_public_keys():
     x, y = h(V["PublicKeyProvisionerX"]), h(V["PublicKeyProvisionerY"])
     p_field = b"\xff\xff\xff\xff\x00\x00\x00\x01" + bytes(12) + b"\xff" * 12
     off_curve = (x + (int.from_bytes(y, "big") + 1).to_bytes(32, "big"), bytes(64), p_field + y, x + p_field)
+    # §5.4.2.3: "When the Provisionee receives an invalid public key or a public key that is equal to the
+    # Provisionee public key, then provisioning shall fail [...] and should indicate the Invalid Format Error Code"
     for key in off_curve:
-        _fails_with(_at(2), b"\x03" + key, P.ERR_UNEXPECTED_ERROR)
+        _fails_with(_at(2), b"\x03" + key, P.ERR_INVALID_FORMAT)
     # the device's own key reflected back
     _fails_with(_at(2), b"\x03" + h(V["PublicKeyDeviceX"] + V["PublicKeyDeviceY"]), P.ERR_INVALID_FORMAT)
 
