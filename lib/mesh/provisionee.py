@@ -383,8 +383,8 @@ class Provisionee:
             s.conf_key = crypto.k1(s.secret, s.salt, b"prck")
         s.rand = bytes(self.rand(s.auth_size))
         conf = self._confirm(s, s.rand)
-        if conf == s.conf_prov:
-            return self._fail(P.ERR_CONFIRMATION_FAILED)  # the provisioner reflected our value
+        if conf == s.conf_prov:  # the provisioner reflected our value: Invalid Format (§5.4.2.4.2 step 2)
+            return self._fail(P.ERR_INVALID_FORMAT)
         self._send(P.pdu(P.CONFIRMATION, conf))
         self.state = RANDOM
 

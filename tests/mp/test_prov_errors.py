@@ -151,7 +151,9 @@ def test_reflected_own_key_detected_when_key_pair_was_still_being_generated():
 
 
 def test_confirmation_and_random_checks():
-    _fails_with(_at(3), b"\x05" + h(V["ConfirmationDevice"]), P.ERR_CONFIRMATION_FAILED)  # reflected confirmation
+    # §5.4.2.4.2 step 2: ConfirmationProvisioner equal to ConfirmationDevice "should indicate the Invalid Format
+    # Error Code"; a reflected Random or a Confirmation not matching its Random is Confirmation Failed (step 4)
+    _fails_with(_at(3), b"\x05" + h(V["ConfirmationDevice"]), P.ERR_INVALID_FORMAT)  # reflected confirmation
     _fails_with(_at(4), b"\x06" + h(V["RandomDevice"]), P.ERR_CONFIRMATION_FAILED)  # reflected random
     _fails_with(_at(4), b"\x06" + bytes(16), P.ERR_CONFIRMATION_FAILED)  # does not match its confirmation
     bad_conf = bytearray(PDUS[3])
