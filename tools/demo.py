@@ -59,7 +59,7 @@ class SimLock:
             argv = [PY, str(TOOLS / "sim_lock.py"), "--air", self.corridor.air, "--addr", self.addr, "--name",
                     "lock-" + self.id, "--nvs", str(self.nvs), "--board", str(self.board), "--log", str(self.log)]
             argv += (["--factory", factory] if factory else []) + (["--heap", str(self.heap)] if self.heap else [])
-            env, out = None, subprocess.DEVNULL
+            env = None
         else:  # the same lock from a tree precompiled by mpy-cross (host/, lib/, firmware/ under self.mpy)
             sys.path.insert(0, str(TOOLS))
             import sim_lock
@@ -70,13 +70,12 @@ class SimLock:
             argv[-1:] = ["-m", "main"]
             env["MICROPYPATH"] = ":".join(str(pathlib.Path(self.mpy) / x) for x in ("host", "lib", "firmware"))
             env["MICROPYPATH"] += ":.frozen"
-            out = open(self.log, "ab")
-        try:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out,
+        fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # as sim_lock.py --log opens it
+        try:  # (so even what sim_lock.py says before it becomes micropython lands in the console log)
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=fd,
                                          stderr=subprocess.STDOUT)
         finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
+            os.close(fd)
         return self
 
     def stop(self):
