@@ -81,9 +81,11 @@ class Ui:
             await asyncio.sleep_ms(_ATTENTION_HALF_MS)
 
     # ---- provisionee callbacks ----
-    def attention(self, seconds):
+    def attention(self, seconds):  # 0: off (the provisionee's Start, or the attempt ended: §5.4.2.2-3)
         if seconds:
             self._start(self._attention(seconds))
+        else:
+            self._stop()
 
     def output_number(self, action, number):
         for bit, name in _OUTPUTS:

@@ -213,7 +213,7 @@ class Provisionee:
     # ---- application interface (as Zephyr's bt_mesh_input_number / bt_mesh_input_string) ----
     def input_number(self, number):
         s = self._s
-        if s is None or s.waiting not in (P.INPUT_PUSH, P.INPUT_TWIST, P.INPUT_NUMERIC):
+        if s is None or not 0 < s.waiting < P.INPUT_ALPHANUMERIC:  # push, twist or numeric
             raise ValueError("no number expected")
         if not 0 <= number < 10 ** s.size:
             raise ValueError("number out of range")
@@ -274,11 +274,10 @@ class Provisionee:
         s.hmac, s.auth_size, s.method, s.size = alg == P.ALG_HMAC, auth_size, method, size
         s.oob_key = key == P.PUBKEY_OOB
         self.state = PUBKEY
+        self._call("attention", 0)  # §5.4.2.3: Start sets the Attention Timer to 0
         log.info(_TAG, "start: algorithm %d, OOB key %d, auth method %d", alg, key, method)
-        if method == P.AUTH_NO_OOB:
-            s.auth = bytes(auth_size)
-        elif method == P.AUTH_STATIC:  # Binary data type (§5.4.2.4.1): zero-padded or trimmed, as Zephyr does
-            s.auth = (bytes(self.static_oob) + bytes(16))[:auth_size]
+        if method <= P.AUTH_STATIC:  # No OOB: zeros; Static OOB (data type Binary, §5.4.2.4.1): the value
+            s.auth = ((bytes(self.static_oob) if method else b"") + bytes(32))[:auth_size]  # zero-padded/trimmed
         elif method == P.AUTH_OUTPUT:
             s.notify = True
             if bit == P.OUTPUT_ALPHANUMERIC:
@@ -454,6 +453,8 @@ class Provisionee:
 
     def _end(self):
         # Drop every session secret; the next attempt gets a new key pair if ours was used.
+        if self.state == START:  # the Invite's attention may still run: off when the attempt ends (§5.4.2.2)
+            self._call("attention", 0)
         self._s = None
         if self._key_used:
             self._keypair, self._key_used = None, False

@@ -78,6 +78,23 @@ def test_output_oob_count_repeated_until_the_provisioner_confirms():
     asyncio.run(go())
 
 
+def test_attention_blinks_until_set_to_0():
+    # the provisionee calls attention(0) at Start and when the attempt ends before it (§5.4.2.2, §5.4.2.3)
+    async def go():
+        ui, _ = _ui()
+        led = Rec()
+        ui.out["led"] = led
+        ui.attention(5)
+        await asyncio.sleep_ms(1100)
+        assert led.pulses() == 3
+        ui.attention(0)
+        n = len(led.levels)
+        await asyncio.sleep_ms(1100)
+        assert len(led.levels) == n and led.levels[-1][1] == 0  # stopped, LED off
+
+    asyncio.run(go())
+
+
 def test_button_push_input_and_ten_second_hold():
     async def pushes(ui, woken, button):
         await _press(button, 80)  # nobody asked: discarded

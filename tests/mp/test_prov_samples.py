@@ -58,6 +58,28 @@ def test_attention_duration_is_reported():
     assert ["attention", 5] in p.app.events
 
 
+def _attention(p):
+    return [e for e in p.app.events if e[0] == "attention"]
+
+
+def test_attention_timer_is_set_to_0_at_start_and_when_the_link_drops():
+    # §5.4.2.3: "Upon receiving the Provisioning Start PDU [...] the Provisionee shall set the Attention Timers
+    # present on the device to 0x00"; §5.4.2.2: the same "if the provisioning bearer is dropped"
+    p = sample_device(CMAC, {"algorithms": P.ALGS_CMAC, "output_size": 1, "output_actions": P.OUTPUT_BLINK})
+    drive(p, [b"\x00\x05"])
+    assert _attention(p) == [["attention", 5]]
+    drive(p, [h("020000020001")])  # Start, Output OOB blink: the attention stops before the count is shown
+    assert _attention(p) == [["attention", 5], ["attention", 0]]
+    assert p.app.events[-1][0] == "output_number"
+    p = sample_device(CMAC)
+    drive(p, [b"\x00\x05"])
+    p.link_closed(10, 1)
+    assert _attention(p) == [["attention", 5], ["attention", 0]]
+    p = sample_device(CMAC)
+    drive(p, [b"\x00\x05", b"\x02" + bytes(4) + b"\x01"])  # a refused Start: the attention stops too
+    assert _attention(p)[-1] == ["attention", 0] and p.state == "failed"
+
+
 def test_confirmation_arriving_during_ecdh_is_answered_when_ecdh_ends():
     p = sample_device(CMAC)
     drive(p, CMAC["pdus"][:2])
