@@ -19,8 +19,8 @@ _I32_MAX = const(0x7FFFFFFF)
 BLOBS = (("uuid_secret", range(16, 65)), ("static_oob", (16, 32)), ("oob_priv", (32,)), ("oob_pub", (64,)))
 # capability overrides (i32), named as the provisionee's config keys (docs/provisioning.md), with their ranges
 # from the Provisioning Capabilities PDU (§5.4.1.2); a range ending 2**n - 1 is a bit field whose RFU bits are
-# prohibited.
-CAPS = (("elements", 1, 255), ("algorithms", 1, 0x03), ("oob_required", 0, 1), ("output_size", 0, 8),
+# prohibited. Algorithms 2-3: "The BTM_ECDH_P256_HMAC_SHA256_AES_CCM bit [...] shall be set to 1 by a Provisionee".
+CAPS = (("elements", 1, 255), ("algorithms", 2, 0x03), ("oob_required", 0, 1), ("output_size", 0, 8),
          ("output_actions", 0, 0x1F), ("input_size", 0, 8), ("input_actions", 0, 0x0F))
 _ESP_ERR_NVS_NOT_FOUND = const(0x1102)
 

@@ -69,6 +69,7 @@ def test_each_malformed_item_is_named_logged_and_dropped():
         ({"floor": b"1", "room": 1}, "floor", "unreadable"),
         ({"elements": 0}, "elements", "out of range"),
         ({"algorithms": 4}, "algorithms", "out of range"),
+        ({"algorithms": 1}, "algorithms", "out of range"),  # §5.4.1.2: a Provisionee shall set the HMAC bit
         ({"oob_required": 2}, "oob_required", "out of range"),
         ({"output_size": 9, "output_actions": 1}, "output_size", "out of range"),
         ({"input_actions": 0x10, "input_size": 1}, "input_actions", "out of range"),
