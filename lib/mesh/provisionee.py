@@ -91,7 +91,6 @@ class Provisionee:
         self._now = 0
         self._keypair = None  # the next attempt's key pair (private32, public64)
         self._keygen = None  # cooperative key generation while beaconing
-        self._key_used = False  # our public key went on air: the next attempt needs a new pair
         self.record = store.load()
         if not self.is_provisioned:
             self.prepare_keypair(keypair)
@@ -122,7 +121,7 @@ class Provisionee:
         """Install `keypair` (private32, public64) for the next attempt, or start generating one in poll() slices
         if there is none. Called by the core itself after every attempt whose public key went on air."""
         if keypair is not None:
-            self._keypair, self._keygen, self._key_used = (bytes(keypair[0]), bytes(keypair[1])), None, False
+            self._keypair, self._keygen = (bytes(keypair[0]), bytes(keypair[1])), None
         elif self._keypair is None and self._keygen is None:
             self._keygen = crypto.p256_keypair_steps(self.rand)
 
@@ -180,7 +179,7 @@ class Provisionee:
             try:
                 next(self._keygen)
             except StopIteration as e:
-                self._keypair, self._keygen, self._key_used = e.value, None, False
+                self._keypair, self._keygen = e.value, None
                 if s is not None and s.peer is not None and s.priv is None:
                     self._begin_ecdh(s)
 
@@ -329,7 +328,7 @@ class Provisionee:
                 return self._fail(P.ERR_INVALID_FORMAT)
             self._send(P.pdu(P.PUBLIC_KEY, s.pub))
             s.inputs += s.pub
-            self._key_used = True
+            self._keypair = None  # on air: it lives in this session only, never serves another attempt
         s.keys_done = True
         if s.auth is not None and s.method == P.AUTH_INPUT:
             self._send_input_complete(s)
@@ -338,7 +337,8 @@ class Provisionee:
         try:
             next(s.ecdh)
         except StopIteration as e:
-            s.ecdh, s.secret = None, e.value
+            # §5.4.2.3: once ECDHSecret is computed, the key pair generated for this attempt is deleted
+            s.ecdh, s.secret, s.priv = None, e.value, None
             if s.conf_prov is not None:
                 self._send_confirmation(s)
         except ValueError:  # not a P-256 point: Invalid Format, as §5.4.2.3 asks (Zephyr: Unexpected Error)
@@ -452,12 +452,10 @@ class Provisionee:
             self.state = FAILED
 
     def _end(self):
-        # Drop every session secret; the next attempt gets a new key pair if ours was used.
+        # Drop every session secret; the next attempt gets a new key pair if ours went on air.
         if self.state == START:  # the Invite's attention may still run: off when the attempt ends (§5.4.2.2)
             self._call("attention", 0)
         self._s = None
-        if self._key_used:
-            self._keypair, self._key_used = None, False
         if not self.is_provisioned:
             self.prepare_keypair()
 

@@ -3,6 +3,7 @@
 from mpunit import h, hx
 from prov_helpers import drive, finish_crypto, sample, sample_device
 
+from mesh import crypto
 from mesh import prov_pdu as P
 from mesh.provisionee import AUTH, COMPLETE, IDLE, PUBKEY, RANDOM
 
@@ -119,6 +120,22 @@ def test_key_pair_generated_while_beaconing_then_fresh_after_each_attempt():
     assert p._keypair == second and p.deadline() is None
 
 
+def test_key_pair_deleted_once_the_ecdh_secret_is_computed():
+    # §5.4.2.3: "After the ECDHSecret is computed, the Provisioner and the Provisionee shall delete its
+    # private-public key pair that was generated in this step" (the factory OOB key pair is not generated here)
+    p = sample_device(CMAC)
+    p.receive(0, CMAC["pdus"][0])
+    p.receive(0, CMAC["pdus"][1])
+    p.receive(0, CMAC["pdus"][2])
+    # our Public Key is on air: the pair now lives in the session only, its private half until the ECDH ends
+    assert p._keypair is None and p._s.priv == h(CMAC["PrivateKeyDevice"]) and p._s.secret is None
+    while p._s.secret is None:
+        p.poll(0)
+    assert p._s.priv is None and p._s.secret == h(CMAC["ECDHSecret"])
+    drive(p, CMAC["pdus"][3:])
+    _check_record(p, CMAC)
+
+
 def test_public_key_arriving_before_key_generation_finishes_waits_for_it():
     import prov_helpers
 
@@ -130,8 +147,9 @@ def test_public_key_arriving_before_key_generation_finishes_waits_for_it():
     assert len(p.take_outgoing()) == 1 and p.state == AUTH and p.deadline() == 0  # Capabilities only
     finish_crypto(p)
     out = p.take_outgoing()
-    assert len(out) == 1 and out[0][0] == P.PUBLIC_KEY and out[0][1:] == p._keypair[1]
-    assert p._s.secret is not None
+    assert len(out) == 1 and out[0][0] == P.PUBLIC_KEY and out[0][1:] == p._s.pub
+    assert p._s.secret is not None and p._keypair is None  # the generated pair is gone once used (§5.4.2.3)
+    assert crypto.p256_ecdh(h(CMAC["PrivateKeyProvisioner"]), p._s.pub) == p._s.secret  # the provisioner's view
 
 
 def test_injected_key_pair_replaces_generation():
