@@ -447,7 +447,7 @@ class Provisionee:
             self.close_reason = CLOSE_SUCCESS
         else:
             log.error(_TAG, "provisioning timed out in state %s", self.state)
-            self.close_reason = CLOSE_FAIL if self.state == FAILED else CLOSE_TIMEOUT
+            self.close_reason = CLOSE_TIMEOUT  # §5.4.4, also when our Failed was never answered by a close
             self._end()
             self.state = FAILED
 
