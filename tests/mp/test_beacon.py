@@ -28,6 +28,18 @@ def test_uri_data_and_hash_match_8_4_2():
     assert beacon.parse_unprovisioned_beacon(b) == (UUID, 0x4020, h("d36b25b8"))
 
 
+def test_spec_sample_light_switch_uri():
+    # Mesh Protocol v1.1 §8.4 sample "Unprovisioned Device beacon with URI" as the specification prints it (the
+    # vectors file carries a shorter URI): URI Hash = first 4 octets of s1(URI Data), OOB Information big-endian
+    uri = "https://www.example.com/mesh/products/light-switch-v3"
+    data = h("172f2f7777772e6578616d706c652e636f6d2f6d6573682f70726f64756374732f6c696768742d7377697463682d7633")
+    assert beacon.encode_uri(uri) == data
+    assert beacon.uri_hash(uri) == h("d97478b3")
+    b = beacon.unprovisioned_beacon(h("70cf7c9732a345b691494810d2e9cbf4"), beacon.OOB_NUMBER | beacon.OOB_INSIDE_MANUAL,
+                                    uri)
+    assert b == h("182b") + h("0070cf7c9732a345b691494810d2e9cbf44020d97478b3")
+
+
 def test_uri_advert_round_trip():
     u = beacon.uri_advert(URI)
     assert u == bytes((len(u) - 1, 0x24)) + h(V["URIData"])
