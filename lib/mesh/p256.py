@@ -306,9 +306,10 @@ def p256_keypair_steps(rand=os.urandom):
         d = bytes(rand(32))
         if len(d) != 32:
             raise ValueError("rand(32) must return 32 bytes")
-        if 0 < int.from_bytes(d, "big") < _N:  # rejection sampling: uniform in [1, n - 1]
+        k = int.from_bytes(d, "big")
+        if 0 < k <= _N >> 1:  # rejection sampling: uniform in [1, n/2] (§5.4.3.1: "between 1 and r/2")
             break
-    x, y = yield from _comb_steps(int.from_bytes(d, "big"))
+    x, y = yield from _comb_steps(k)
     return d, _public64(x, y)
 
 

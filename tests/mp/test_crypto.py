@@ -136,8 +136,12 @@ def test_p256_cooperative_forms():
 
 
 def test_p256_keypair_rejects_out_of_range_randoms():
-    draws = [b"\xff" * 32, bytes(32), v("PrivateKeyProvisioner")]
+    # §5.4.3.1: "The private keys shall be between 1 and r/2" (r, the order of the curve's group)
+    half = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551 >> 1
+    draws = [b"\xff" * 32, bytes(32), (half + 1).to_bytes(32, "big"), v("PrivateKeyProvisioner")]
     priv, pub = crypto.p256_keypair(lambda n: draws.pop(0))
+    assert draws == []
+    assert crypto.p256_keypair(lambda n: half.to_bytes(32, "big"))[0] == half.to_bytes(32, "big")
     assert priv == v("PrivateKeyProvisioner")
     assert pub == v("PublicKeyProvisionerX") + v("PublicKeyProvisionerY")
     a_priv, a_pub = crypto.p256_keypair()
