@@ -54,3 +54,33 @@ def test_power_cut_mid_provisioning_then_retry_then_button_reset(tmp_path):
         row = results(again.stdout)["401"]
         assert row["outcome"].startswith("ok 0x") and stored(lock)[0]["address"] != record["address"]
         assert "Traceback" not in lock.text()
+
+
+PUSH_LOCK = dict(lock_id="402", uuid_secret="random", room="402", floor="4", input_size="1", input_actions="1")
+
+
+def test_power_cut_while_the_provisioner_pushes_the_button_then_retry(tmp_path):
+    """Regression: the button presses of a failed attempt must stop with it, or they land in the retry's count
+    (the lock then fails Confirmation and only a third attempt succeeds)."""
+    with Corridor(tmp_path, seed=11) as c:
+        c.start_air()
+        c.write_table([PUSH_LOCK])
+        c.init_db(hotel=True)
+        lock = c.add_lock("402")
+        c.wait_booted()
+        out = []
+        prov = threading.Thread(target=lambda: out.append(c.provision("--bearer", "adv", check=False)))
+        prov.start()
+        try:
+            lock.wait_log("Input OOB: press the button", timeout=30)
+            lock.power_cut()
+            since = lock.mark()
+            lock.start()
+            lock.wait_log("unprovisioned, UUID", since=since)
+        finally:
+            prov.join(120)
+        p = out[0]
+        row = results(p.stdout)["402"]
+        assert p.returncode == 0 and row["outcome"].endswith(", 2 attempts"), p.stdout + p.stderr
+        assert row["method"].startswith("input/push")
+        assert stored(lock)[0] is not None and lock.status()["state"] == "provisioned"

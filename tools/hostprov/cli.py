@@ -41,16 +41,10 @@ class Context:
         self.pins = {"blink": args.led_pin, "beep": args.buzzer_pin, "vibrate": args.vibrate_pin,
                      "button": args.button_pin}
         self._reserved = {}
-        self._tasks = set()
         self._t0 = time.monotonic()
 
     def now(self):
         return int((time.monotonic() - self._t0) * 1000)
-
-    def spawn(self, coro):
-        t = asyncio.ensure_future(coro)
-        self._tasks.add(t)
-        t.add_done_callback(self._tasks.discard)
 
     def reserve(self, lock, elements):
         addr = self.db.allocate_address(elements, reserved=list(self._reserved.values()))

@@ -261,14 +261,15 @@ class Worker:
         if net["mh_key"] and row["room"] is not None and row["floor"] is not None:
             hotel = proto.hotel_keys(net["mh_key"], row["floor"], row["room"])
         need = []
+        inputs = []  # Input OOB tasks (button presses) of this attempt only: a retry must not inherit them
         mark = self.oob.mark(lock)
         uuid, addr, opened = seen["uuid"], seen["addr"], None  # (`seen` is live: it follows the lock's beacons)
         prov = proto.Provisioner(net["net_key"], net["net_key_index"], net["iv_index"], 0, flags=net["flags"],
                                  choose=_choose(ctx.args, row), static_oob=row["static_oob"],
                                  device_public_key=row["oob_public"], hotel=hotel,
                                  on_request=lambda action, size: need.append(action),
-                                 on_display=lambda action, value: ctx.spawn(
-                                     self.oob.give_input(addr, action.bit_length() - 1, value)))
+                                 on_display=lambda action, value: inputs.append(asyncio.ensure_future(
+                                     self.oob.give_input(addr, action.bit_length() - 1, value))))
         attempt = session.Attempt(bearer, uuid, prov, allocate=lambda n: ctx.reserve(lock, n),
                                   establish_ms=LINK_OPEN_MS)
         res["bearer"] = "PB-ADV" if bearer == "adv" else "PB-GATT"
@@ -302,6 +303,8 @@ class Worker:
             res["method"] = method_name(prov.start_params)
             if reading is not None:
                 reading.cancel()
+            for t in inputs:  # presses still going after a failed attempt would corrupt the retry's count
+                t.cancel()
             if bearer == "gatt":
                 await self._gatt_close()
         if attempt.outcome == "complete":
