@@ -151,3 +151,26 @@ def test_a_silent_lock_times_out():
         now = a.deadline()
         a.poll(now)
     assert a.reason.startswith("no Link Ack") and now == 60_000
+
+
+@pytest.mark.parametrize("caps, timeout_ms", [
+    ("01 0001 00 00 00 0000 00 0000", 60_000),  # No OOB
+    ("01 0001 00 00 01 0001 00 0000", 120_000),  # Output OOB blink: the user reads the count
+    ("01 0001 00 00 00 0000 01 0001", 120_000),  # Input OOB push: the user presses the button
+])
+def test_protocol_timer_is_120_s_when_a_user_takes_part(caps, timeout_ms):
+    # §5.4.4: 'a minimum of 60 seconds', and 'when the Authentication Method field value is Authentication with
+    # Output OOB or Authentication with Input OOB ... a minimum of 120 seconds to allow sufficient time for users'
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    prov = proto.Provisioner(NET_KEY, 0, 0, 2, on_request=lambda action, size: None)
+    a = Attempt("gatt", bytes(16), prov)
+    a.start(0)
+    device_key = proto.public_key_bytes(ec.generate_private_key(ec.SECP256R1()))
+    a.receive(10, b"\x03\x01" + bytes.fromhex(caps))  # Proxy PDU, SAR complete: Capabilities
+    a.receive(20, b"\x03\x03" + device_key)  # the lock's Public Key, then silence (no value read, no input)
+    assert prov.state in ("auth", "confirmation") and a.deadline() == 20 + timeout_ms
+    a.poll(20 + timeout_ms - 1)
+    assert a.outcome is None
+    a.poll(20 + timeout_ms)
+    assert a.outcome == "failed" and a.reason == f"protocol timeout ({timeout_ms // 1000} s without a PDU)"

@@ -18,7 +18,8 @@ given as a Start tuple (algorithm, public_key, method, action, size). Output OOB
 user reads it): `on_request(action_bit, size)` returns the value (int or str), or None and the caller later calls
 `p.auth_value(value)`. Input OOB (the user enters on the device what we show): `on_display(action_bit, value)`.
 Injection for spec sample data: `private_key=` (32 bytes) and `rand=` (n -> bytes, used for the Random and for
-Input OOB values). The caller applies the 60 s protocol timeout (PROTOCOL_TIMEOUT_MS) since the last PDU.
+Input OOB values). The caller applies the protocol timeout since the last PDU: `p.timeout_ms`, 60 s, or 120 s once
+the Start chose Output or Input OOB (§5.4.4).
 """
 
 import os
@@ -28,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-PROTOCOL_TIMEOUT_MS = 60_000  # §5.4.4
+PROTOCOL_TIMEOUT_MS = 60_000  # §5.4.4: the provisioning timer, at least 60 s
+USER_TIMEOUT_MS = 120_000  # §5.4.4: at least 120 s once Start chose Output or Input OOB, time for the user
 
 # §5.4.1 PDU types
 INVITE, CAPABILITIES, START, PUBLIC_KEY, INPUT_COMPLETE = 0x00, 0x01, 0x02, 0x03, 0x04
@@ -166,6 +168,13 @@ class Provisioner:
     def needs_value(self):
         """True while we wait for the Output OOB value the device shows (give it with auth_value())."""
         return self.state == "auth" and self._auth is None
+
+    @property
+    def timeout_ms(self):
+        """The provisioning timer's initial value (§5.4.4): longer when a person reads or enters the value."""
+        if self.start_params and self.start_params[2] in (AUTH_OUTPUT, AUTH_INPUT):
+            return USER_TIMEOUT_MS
+        return PROTOCOL_TIMEOUT_MS
 
     def auth_value(self, value):
         """The Output OOB value the user read from the device (deferred answer to on_request)."""

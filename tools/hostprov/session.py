@@ -14,7 +14,8 @@ ATT values to write to Data In, and in the end an outcome.
     a.address, a.provisioner.result  # after "complete"
 
 The unicast address is chosen once the device's Capabilities give its element count (`allocate(elements)`),
-before the Provisioning Data goes out. The 60 s protocol timeout (§5.4.4) runs from the last PDU received.
+before the Provisioning Data goes out. The protocol timeout (§5.4.4: 60 s, 120 s with Output or Input OOB,
+`provisioner.timeout_ms`) runs from the last PDU received.
 """
 
 from . import pb_adv, pb_gatt
@@ -52,8 +53,9 @@ class Attempt:
 
     def poll(self, now_ms):
         if self.outcome is None:
-            if self._last_pdu is not None and now_ms - self._last_pdu >= proto.PROTOCOL_TIMEOUT_MS:
-                self._end(now_ms, "failed", "protocol timeout (60 s without a PDU)", proto.CLOSE_TIMEOUT)
+            timeout = self.provisioner.timeout_ms
+            if self._last_pdu is not None and now_ms - self._last_pdu >= timeout:
+                self._end(now_ms, "failed", f"protocol timeout ({timeout // 1000} s without a PDU)", proto.CLOSE_TIMEOUT)
             else:
                 self._events(now_ms, self._link.poll(now_ms))
         self._drain()
@@ -67,7 +69,7 @@ class Attempt:
             return None
         ds = [self._link.deadline()]
         if self._last_pdu is not None:
-            ds.append(self._last_pdu + proto.PROTOCOL_TIMEOUT_MS)
+            ds.append(self._last_pdu + self.provisioner.timeout_ms)
         return min((d for d in ds if d is not None), default=None)
 
     def set_mtu(self, mtu):
