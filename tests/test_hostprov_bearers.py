@@ -228,7 +228,6 @@ def test_pb_gatt_uses_the_negotiated_mtu():
 
 
 @pytest.mark.parametrize("values", [
-    ["01 08"],  # message type 1 (Mesh Beacon) on the provisioning service
     ["c3 08"],  # last without first
     ["83 08"],  # continuation without first
     ["43 0300", "03 08"],  # a complete PDU in the middle of a segmented one
@@ -238,6 +237,21 @@ def test_pb_gatt_protocol_violations_disconnect(values):
     g = pb_gatt.Client()
     events = [e for v in values for e in g.receive(0, bytes.fromhex(v))]
     assert events[-1] == ("close", pb_gatt.CLOSE_PROTOCOL)
+
+
+def test_pb_gatt_other_message_types_are_ignored():
+    # §6.3.2: 'Upon receiving a message with the Message Type field set to a value that is Reserved for Future Use
+    # or a value that is not supported by the Proxy PDU Client, the Proxy PDU Client shall ignore this message.'
+    # Network PDU, Mesh Beacon, Proxy Configuration and RFU types, with any SAR value, also inside a transfer
+    others = [bytes([sar << 6 | typ]) + b"\x08" for typ in (0x00, 0x01, 0x02, 0x04, 0x3F) for sar in range(4)]
+    g = pb_gatt.Client()
+    assert [e for v in others for e in g.receive(0, v)] == [] and g.deadline() is None
+    events = []
+    for seg in GATT_SAMPLE:
+        events += g.receive(0, seg)
+        for v in others + [bytes([0x02])]:  # (and a header alone)
+            events += g.receive(0, v)
+    assert events == [("pdu", _prov_pdus()["pubkey"])] and g.deadline() is None
 
 
 def test_pb_gatt_sar_timeout_restarts_with_every_segment():

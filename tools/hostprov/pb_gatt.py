@@ -7,7 +7,8 @@ Written independently of lib/mesh/pb_gatt.py. Sans-I/O: the caller writes what `
     g = Client(mtu=23)
     g.set_mtu(mtu)                        # ATT_MTU after the exchange; one segment is at most mtu - 3 octets
     g.send(prov_pdu) -> list[bytes]       # ATT values to write, in order
-    g.receive(now_ms, value) -> events    # ("pdu", bytes) or ("close", reason): disconnect
+    g.receive(now_ms, value) -> events    # ("pdu", bytes) or ("close", reason): disconnect; other Message
+                                          # Types than Provisioning PDU are ignored (§6.3.2)
     g.poll(now_ms) -> events              # SAR timeout
     g.deadline() -> int | None
 """
@@ -18,13 +19,13 @@ SAR_CONTINUATION = 0b10
 SAR_LAST = 0b11
 TYPE_PROVISIONING = 0x03  # §6.3.1 Table 6.3: Provisioning PDU
 
-SAR_TIMEOUT_MS = 20_000  # §6.6: 20 s without the next segment of a PDU -> drop the connection
+SAR_TIMEOUT_MS = 20_000  # §6.3.2.2: 20 s without the next segment of a PDU -> drop the connection
 ATT_MTU_MIN, ATT_MTU_MAX = 23, 517
 ATT_HEADER = 3  # opcode + handle: what ATT_MTU leaves for the value
 
 # Reasons given with ("close", reason), i.e. "disconnect": the proxy protocol has no error PDU.
 CLOSE_SAR_TIMEOUT = 1
-CLOSE_PROTOCOL = 2  # wrong message type or SAR order (§6.3.2: the receiver shall disconnect)
+CLOSE_PROTOCOL = 2  # unexpected SAR value (§6.3.2.2: the Proxy PDU Client shall disconnect)
 
 
 def segment(prov_pdu, mtu=ATT_MTU_MIN):
@@ -63,7 +64,9 @@ class Client:
         return []
 
     def receive(self, now_ms, value):
-        if len(value) < 2 or value[0] & 0x3F != TYPE_PROVISIONING:
+        if value and value[0] & 0x3F != TYPE_PROVISIONING:
+            return []  # §6.3.2: an RFU or unsupported Message Type is ignored (a transfer in progress goes on)
+        if len(value) < 2:
             return self._violation()
         sar, data = value[0] >> 6, bytes(value[1:])
         if sar == SAR_COMPLETE or sar == SAR_FIRST:
