@@ -98,7 +98,7 @@ async def main():
     ui = pins.Ui(board.get("pins") or {})
     n = Node(esp32.NVS("mesh"), board, factory.load(esp32.NVS(factory.NAMESPACE)), clock.now(), app=ui)
     node = ui.node = Lock(n, clock)
-    r = node.radio = radio.Radio(n, clock, nonconn_connectable(board))
+    r = node.radio = radio.Radio(n, clock, nonconn_connectable(board), board.get("private_address", False))
     ui.wake = r.wake
     st = n.status()
     log.info("main", "%s, UUID %s", st["state"], st["uuid"])

@@ -21,6 +21,12 @@ _SCAN_WINDOW_US = const(30000)
 _DATA_IN_BUF = const(512)  # Data In defaults to 20 bytes: a longer write would be cut (docs/bearers.md)
 _QUEUE_MAX = const(64)  # scan results beyond this are dropped (counted); GATT events never are
 _IDLE_MS = const(60000)  # wake at least this often: keeps the ticks_diff clock below half its wrap
+# BLE.config(addr_mode=3): NRPA. On NimBLE (extmod/nimble/modbluetooth_nimble.c, mp_bluetooth_set_address_mode)
+# every call draws a fresh non-resolvable private address (ble_hs_id_gen_rnd(1)) and sets it with HCI LE Set
+# Random Address, which the controller refuses while advertising or scanning (Core Vol 4 Part E §7.8.4: Command
+# Disallowed; MicroPython asserts on it), hence both stopped first. RPA (2) cannot be renewed on demand: NimBLE
+# rotates it on its own timer. docs/advertising.md, "Private address".
+_ADDR_NRPA = const(3)
 _TAG = "radio"
 
 # Mesh Provisioning Service (Mesh Protocol v1.1 §7.1): Data In (write without response), Data Out (notify)
@@ -44,10 +50,12 @@ class Clock:
 
 class Radio:
     """nonconn_connectable: send the node's non-connectable adverts (beacons, PB-ADV) as ADV_IND -- the board
-    option pb_adv_type "adv_ind" for stock MicroPython (docs/firmware.md)."""
+    option pb_adv_type "adv_ind" for stock MicroPython (docs/firmware.md). private: a new NRPA with every new
+    UUID (board option private_address)."""
 
-    def __init__(self, node, clock, nonconn_connectable=False):
-        self.node, self.clock, self.as_ind = node, clock, nonconn_connectable
+    def __init__(self, node, clock, nonconn_connectable=False, private=False):
+        self.node, self.clock, self.as_ind, self.private = node, clock, nonconn_connectable, private
+        self._scan = False
         self._q = []
         self.dropped = 0
         self._flag = asyncio.ThreadSafeFlag()
@@ -133,13 +141,24 @@ class Radio:
                         ble.gap_advertise(a.interval_ms * 1000, a.data, resp_data=a.resp or b"",
                                           connectable=a.connectable or self.as_ind)
                 elif k == "scan":
-                    if act[1]:
-                        ble.gap_scan(0, _SCAN_INTERVAL_US, _SCAN_WINDOW_US)
-                    else:
-                        ble.gap_scan(None)
+                    self._scan = act[1]
+                    self._scanning(act[1])
+                elif k == "addr":
+                    if self.private:  # the node's next "adv" restarts advertising
+                        ble.gap_advertise(None)
+                        self._scanning(False)
+                        ble.config(addr_mode=_ADDR_NRPA)
+                        self._scanning(self._scan)
+                        log.info(_TAG, "new private address")
                 elif k == "notify":
                     ble.gatts_notify(act[1], self._out, act[2])  # <= MTU - 3 bytes each (PbGatt segments)
                 else:
                     ble.gap_disconnect(act[1])
             except OSError as e:  # e.g. ENOTCONN: the central left meanwhile; its disconnect event follows
                 log.error(_TAG, "%s failed: %r", act[0], e)
+
+    def _scanning(self, on):
+        if on:
+            self.ble.gap_scan(0, _SCAN_INTERVAL_US, _SCAN_WINDOW_US)
+        else:
+            self.ble.gap_scan(None)

@@ -95,7 +95,7 @@ class Scheduler:
         self._src = uuid
         self._oob = oob_info
         self._uri = uri
-        self._uuid = None
+        self.uuid = None  # the UUID the beacon and PB-GATT adverts are built from (node.py: address renewal)
         self._payloads()  # builds now, so a bad UUID/OOB/URI is a ValueError here, not on air
         self._uri_ad = beacon.uri_advert(uri) if uri is not None else None
         k = 0
@@ -231,10 +231,10 @@ class Scheduler:
 
     def _payloads(self):
         u = self._src if isinstance(self._src, (bytes, bytearray)) else self._src.uuid
-        if u != self._uuid:
+        if u != self.uuid:
             self._beacon_ad = beacon.unprovisioned_beacon(u, self._oob, self._uri)
             self._gatt_ad = beacon.pb_gatt_adv(u, self._oob)
-            self._uuid = bytes(u)
+            self.uuid = bytes(u)
 
     def _frame(self, now):
         if not (self._urgent or self._normal):

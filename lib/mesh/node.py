@@ -8,6 +8,10 @@
 #   ("scan", bool)    start (continuous) / stop scanning for PB-ADV
 #   ("notify", conn, value)   one notification on Mesh Provisioning Data Out
 #   ("disconnect", conn)
+#   ("addr", None)    the adverts from here on carry a new UUID: a board with private_address renews its address
+#                     (advertising and scanning stopped first; the next "adv" restarts). Emitted before the
+#                     first advert built from each UUID (the first one after boot included), never while a
+#                     connection is up: the UUID is frozen during a link, and one still closing holds it back.
 # Unprovisioned: scan + beacon/PB-GATT advertising, key pair generated ahead in deadline-0 slices. Provisioned:
 # the configured state -- no provisioning adverts, no scanning, NetKey-derived keys in RAM (mesh.netkeys).
 # docs/firmware.md has the firmware around it; the contract is in docs/architecture.md ("Node").
@@ -26,7 +30,7 @@ from mesh.link import ADV, GATT, Link
 from mesh.netkeys import NetKeys
 from mesh.pb_gatt import PbGatt
 from mesh.provisionee import Provisionee
-from mesh.rolling_uuid import PeriodCounter, RollingUuid
+from mesh.rolling_uuid import DEFAULT_PERIOD_S, PeriodCounter, RollingUuid
 
 PERIOD_KEY = "uuid_period"  # NVS key (namespace "mesh") of the rolling-UUID period counter; survives node reset
 _ESP_ERR_NVS_NOT_FOUND = const(0x1102)
@@ -93,12 +97,14 @@ class Node:
         self.nvs, self.rand, self.app = nvs, rand, app
         self._now = now_ms
         self._actions = []
-        cfg, adv_cfg, oob_info, uri = board_config(board or {})
+        board = board or {}
+        cfg, adv_cfg, oob_info, uri = board_config(board)
         self.store = KeyStore(nvs)
         self.prov = self._provisionee(cfg, factory, keypair)
         self._counter = self.rolling = None
         if uuid is None and factory is not None and factory.uuid_secret:
-            self._counter = PeriodCounter(self._stored_period(), now_ms)
+            period_s = board.get("uuid_period_s", DEFAULT_PERIOD_S)  # shorter only for tests and bring-up
+            self._counter = PeriodCounter(self._stored_period(), now_ms, period_s)
             self._period = self._counter.period(now_ms)
             self.rolling = RollingUuid(factory.uuid_secret, self._period)
             self._save_period()
@@ -116,6 +122,8 @@ class Node:
         self._started = False  # Provisioning Start seen on the current PB-ADV link
         self._provisioned = False
         self._on_air = None  # the Advert the controller is sending (None: not advertising)
+        self._addr_uuid = None  # the UUID the current radio address has carried ("addr" action)
+        self._conns = set()  # connections up (a refused or closed one stays until its disconnect event)
         self._scanning = False
         if self.prov.is_provisioned:
             self._configured()
@@ -170,11 +178,13 @@ class Node:
         """A central connected (_IRQ_CENTRAL_CONNECT): the controller has stopped advertising."""
         self._now = now_ms
         self._on_air = None
+        self._conns.add(conn)
         self.link.gatt_connected(now_ms, conn)
         self._after(now_ms)
 
     def disconnected(self, now_ms, conn):
         self._now = now_ms
+        self._conns.discard(conn)
         self.link.gatt_disconnected(now_ms, conn)
         self._after(now_ms)
 
@@ -287,6 +297,12 @@ class Node:
         for conn in link.take_disconnects():
             acts.append(("disconnect", conn))
         a = s.poll(now)
+        if a is not None and s.uuid != self._addr_uuid:
+            if self._conns:
+                a = None  # a link we closed, its connection not yet gone: the new UUID waits for the disconnect
+            else:
+                self._addr_uuid = s.uuid
+                acts.append(("addr", None))
         if a is not self._on_air:
             self._on_air = a
             acts.append(("adv", a))

@@ -47,6 +47,8 @@ class PeriodCounter:
     def __init__(self, stored, boot_ms, period_s=DEFAULT_PERIOD_S):
         if stored < 0:
             raise ValueError("stored period counter is negative")
+        if period_s < 1:
+            raise ValueError("period_s")
         self.base = stored + 1
         self.boot_ms = boot_ms
         self.period_ms = period_s * 1000

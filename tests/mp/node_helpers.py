@@ -26,6 +26,7 @@ class Air:
         self.scanning = False
         self.notified = []  # (conn, value)
         self.dropped = []  # conns
+        self.renewed = []  # (now, number of adverts started before): "addr" actions (a new private address)
 
     def apply(self, now):
         for a in self.node.take_actions():
@@ -37,6 +38,8 @@ class Air:
                 self.scanning = a[1]
             elif a[0] == "notify":
                 self.notified.append((a[1], a[2]))
+            elif a[0] == "addr":
+                self.renewed.append((now, len(self.adverts)))
             else:
                 self.dropped.append(a[1])
 

@@ -1,6 +1,7 @@
 # mesh.node.Node, the composition root, driven with constructed radio events as firmware/radio.py would:
 # §8.7 over PB-ADV and §8.8-style PB-GATT end to end (sample keys and randoms), reboot, node reset, status
-# without secrets, scanning/advertising actions, rolling-UUID counter, board and factory configuration.
+# without secrets, scanning/advertising actions, rolling-UUID counter, private-address renewal, board and factory
+# configuration.
 import sys
 
 sys.path.insert(0, "tools/host")
@@ -265,3 +266,73 @@ def test_board_config_names_and_factory_overrides():
     with Logs() as lg:
         node = Node(esp32.NVS("mesh"), {}, factory.load(esp32.NVS("factory")))
     assert "board config only" in lg.text() and not node.prov.oob_required
+
+
+# ---- private address: the "addr" action comes with each new UUID (docs/advertising.md, "Private address") ----
+SECRET = bytes(range(32))
+
+
+def _rolling_node():
+    esp32.use_flash(None)
+    fd = factory.load(factory_nvs(uuid_secret=SECRET))
+    node = Node(esp32.NVS("mesh"), {"uuid_period_s": 5}, fd, now_ms=0)  # a new UUID every 5 s
+    return node, Air(node)
+
+
+def _carried(a):
+    if a.data[1] == beacon.AD_MESH_BEACON:
+        return beacon.parse_unprovisioned_beacon(a.data)[0]
+    return beacon.parse_pb_gatt_adv(a.data)[0] if a.connectable else None  # PB-ADV frames carry no UUID
+
+
+def _per_address(air):
+    """The UUIDs the adverts carried between one "addr" action and the next: one set per radio address."""
+    cuts = [i for _t, i in air.renewed] + [len(air.adverts)]
+    return [{_carried(a) for _t, a in air.adverts[lo:hi]} - {None} for lo, hi in zip(cuts, cuts[1:])]
+
+
+def _one_uuid_per_address(air):
+    got = _per_address(air)
+    assert air.renewed[0][1] == 0  # a new address before the very first advert
+    assert all(len(u) == 1 for u in got), got  # no UUID shared by two addresses, no address with two UUIDs
+    assert all(a != b for a, b in zip(got, got[1:]))
+    return got
+
+
+def test_a_new_address_exactly_when_the_uuid_on_air_changes():
+    node, air = _rolling_node()
+    air.run(0, 40000)
+    got = _one_uuid_per_address(air)
+    assert len(got) >= 4 and len(air.renewed) == len(got)
+    assert air.scanning  # the node leaves stopping/restarting the scan to the radio adapter
+
+
+def test_no_new_address_while_a_pb_adv_link_is_open():
+    node, air = _rolling_node()
+    air.run(0, 1000)
+    uuid, link_id = node.uuid_src.uuid, b"\x11\x22\x33\x44"
+    node.scan_result(1000, 3, ADDR, beacon.pb_adv_ad(link_id + b"\x00\x03" + uuid))  # Link Open
+    air.run(1000, 13000)  # two period boundaries pass
+    assert node.status()["bearer"] == "PB-ADV" and node.uuid_src.uuid == uuid
+    assert [t for t, _i in air.renewed] == [0]
+    node.scan_result(13000, 3, ADDR, beacon.pb_adv_ad(link_id + b"\x00\x0b\x00"))  # Link Close (success)
+    air.run(13000, 30000)
+    assert node.status()["bearer"] is None and node.uuid_src.uuid != uuid
+    assert len(air.renewed) >= 2 and air.renewed[1][0] >= 13000
+    _one_uuid_per_address(air)
+
+
+def test_a_gatt_link_the_lock_closes_holds_the_new_address_until_the_disconnect():
+    node, air = _rolling_node()
+    air.run(0, 1000)
+    air.connect(1000, CONN)
+    assert node.status()["bearer"] == "PB-GATT"
+    air.run(1000, 12000)  # the UUID is frozen across two boundaries
+    node.reset(12000)  # the lock ends the attempt: a disconnect is asked for, the connection is still up
+    air.apply(12000)
+    assert air.dropped == [CONN] and air.on_air is None and [t for t, _i in air.renewed] == [0]
+    node.disconnected(12050, CONN)
+    air.apply(12050)
+    assert air.renewed[-1] == (12050, len(air.adverts) - 1) and air.on_air is not None  # new address, then advert
+    air.run(12050, 30000)
+    _one_uuid_per_address(air)
