@@ -96,6 +96,13 @@ def test_hmac_static_oob_over_pb_adv(mpy):
     assert a.provisioner.start_params[:3] == (proto.ALG_HMAC, 0, proto.AUTH_STATIC)
 
 
+def test_hmac_with_16_byte_static_oob_over_pb_gatt(mpy):
+    # §5.4.2.4.1, data type Binary: shorter than the AuthValue -> 'the remaining bits shall be set to 0'
+    a, record, _ = _run(mpy, "static16", "gatt", {"static_oob": STATIC[:16]}, static_oob=STATIC[:16])
+    _check_same_keys(a, record)
+    assert a.provisioner.start_params[:3] == (proto.ALG_HMAC, 0, proto.AUTH_STATIC)
+
+
 def test_output_numeric_over_pb_gatt(mpy):
     a, record, _ = _run(mpy, "output", "gatt", {"output_size": 6, "output_actions": 0x08})
     _check_same_keys(a, record)

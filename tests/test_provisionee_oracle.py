@@ -107,15 +107,15 @@ def test_different_static_oob_fails_confirmation(mpy):
     assert prov.failed_code == 0x04 and record is None
 
 
-def test_cmac_with_16_byte_static_oob(mpy):
+def test_16_byte_static_oob_with_both_algorithms(mpy):
     cfg = {"static_oob": STATIC32[:16]}
-    prov, status, record = provision(mpy, cfg, None)  # HMAC would need 32 bytes: choose_start falls back to No OOB
-    assert prov.start_params == (R.ALG_HMAC, 0, R.AUTH_NO_OOB, 0, 0) and record == prov.result
+    # §5.4.2.4.1: with HMAC the 16 octets are zero-padded to the 32-octet AuthValue, on both sides; the strongest
+    # choice (§5.4.2.3: 'The Provisioner should choose the strongest algorithm') is HMAC with the static OOB
+    prov, status, record = provision(mpy, cfg, None)
+    assert prov.start_params == (R.ALG_HMAC, 0, R.AUTH_STATIC, 0, 0) and prov.error is None
+    assert record == prov.result
     prov, status, record = provision(mpy, cfg, (R.ALG_CMAC, 0, R.AUTH_STATIC, 0, 0))
     assert record == prov.result
-    # §5.4.2.4.1: with HMAC the 16 octets are zero-padded to the 32-octet AuthValue, on both sides
-    prov, status, record = provision(mpy, cfg, (R.ALG_HMAC, 0, R.AUTH_STATIC, 0, 0))
-    assert prov.error is None and record == prov.result
 
 
 def test_unicast_range_covers_every_element(mpy):

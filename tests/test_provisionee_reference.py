@@ -78,7 +78,8 @@ def test_choose_start_prefers_the_strongest():
     caps = R.parse_capabilities(bytes.fromhex("01" "0003" "01" "03" "04" "0018" "03" "000c"))
     assert R.choose_start(caps) == (R.ALG_HMAC, 0, R.AUTH_OUTPUT, R.OUTPUT_NUMERIC, 4)
     assert R.choose_start(caps, static_oob=bytes(32), device_public_key=bytes(64)) == (R.ALG_HMAC, 1, 1, 0, 0)
-    assert R.choose_start(caps, static_oob=bytes(16)) == (R.ALG_HMAC, 0, R.AUTH_OUTPUT, R.OUTPUT_NUMERIC, 4)
+    # §5.4.2.4.1 (data type Binary): a 16-byte static OOB is zero-padded to HMAC's 32-byte AuthValue
+    assert R.choose_start(caps, static_oob=bytes(16)) == (R.ALG_HMAC, 0, R.AUTH_STATIC, 0, 0)
     none = R.parse_capabilities(bytes.fromhex("0100010000000000000000"))
     assert R.choose_start(none) == (R.ALG_CMAC, 0, 0, 0, 0)
 

@@ -121,7 +121,7 @@ def choose_start(caps, static_oob=None, device_public_key=None):
     output (numeric, alphanumeric, then counted actions, largest size), input, and No OOB last."""
     alg = ALG_HMAC if caps["algorithms"] & 2 else ALG_CMAC
     key = PUBKEY_OOB if caps["pubkey_type"] & 1 and device_public_key else PUBKEY_NO_OOB
-    if caps["oob_type"] & 1 and static_oob and (alg == ALG_CMAC or len(static_oob) == 32):
+    if caps["oob_type"] & 1 and static_oob:  # any length serves both algorithms: trimmed or zero-padded (§5.4.2.4.1)
         return alg, key, AUTH_STATIC, 0, 0
     for method, actions, size, order in ((AUTH_OUTPUT, caps["output_actions"], caps["output_size"], (3, 4, 0, 1, 2)),
                                          (AUTH_INPUT, caps["input_actions"], caps["input_size"], (2, 3, 0, 1))):
@@ -229,7 +229,7 @@ class Provisioner:
         if method == AUTH_NO_OOB:
             self._auth = bytes(self._size)
         elif method == AUTH_STATIC:
-            self._auth = (bytes(self.static_oob) + bytes(32))[:self._size]
+            self._auth = (bytes(self.static_oob) + bytes(32))[:self._size]  # data type Binary (§5.4.2.4.1)
         elif method == AUTH_INPUT:  # we choose the value, the user enters it on the device
             value = self._random_value(action, size)
             self._auth = auth_value(value, self._size)
