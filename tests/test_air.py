@@ -300,6 +300,34 @@ def test_a_radio_joining_with_a_used_address_replaces_the_old_one():
     assert [m["op"] for m in again.w.msgs] == ["welcome"]
 
 
+def test_a_radio_changes_its_address_on_air_but_keeps_its_identity():
+    sim = Sim(seed=16)
+    lock, s, c = sim.radio("c0ffee000001"), sim.radio("c0ffee000002"), sim.radio("c0ffee0000c0")
+    sim.scan(s)
+    sim.adv(lock, 50)
+    with pytest.raises(ValueError):  # as HCI LE Set Random Address: not while advertising, scanning, connecting
+        sim.do(lock, op="addr", addr="3a1122334455", addr_type=1)
+    for bad in (s, c):
+        with pytest.raises(ValueError):
+            sim.do(bad, op="addr", addr="3a1122334455", addr_type=1)
+        if bad is s:
+            sim.do(c, op="connect", addr="3a1122334455", timeout_ms=300, id=1)
+    sim.run(120)
+    sim.do(lock, op="adv", interval_us=None)
+    sim.do(lock, op="addr", addr="3a:11:22:33:44:55", addr_type=1)
+    sim.adv(lock, 50)
+    sim.run(200)
+    heard = [(m["addr"], m["addr_type"]) for m in sim.got(s, "rx")]
+    assert heard[0] == ("c0ffee000001", 0) and heard[-1] == ("3a1122334455", 1)
+    assert set(heard) == {("c0ffee000001", 0), ("3a1122334455", 1)}
+    (cc,) = sim.got(c, "connected")  # the central that asked for the new address got it
+    assert (cc["addr"], cc["addr_type"], cc["id"]) == ("3a1122334455", 1, 1)
+    assert sim.got(lock, "connected")[-1]["addr"] == "c0ffee0000c0"
+    assert sim.hub.radios["c0ffee000001"] is lock  # pins and listings keep the identity address
+    sim.do(lock, op="off")
+    assert (lock.air, lock.air_type) == ("c0ffee000001", 0)  # switched on again: the identity address
+
+
 def test_pins_are_routed_between_radios():
     sim = Sim()
     lock, tester = sim.radio("c0ffee000001"), sim.radio("c0ffee000002")
@@ -379,8 +407,14 @@ def by_uuid(services, uuid):
 def test_gatt_between_cpython_central_and_micropython_peripheral():
     async def body(hub, addr, lock, central):
         for name in ("inactive", "adv_32_bytes", "adv_interval_19ms", "register_while_advertising",
-                     "register_while_scanning", "notify_not_connected"):
+                     "nrpa_while_advertising", "register_while_scanning", "nrpa_while_scanning"):
             assert await lock.line("ok ") == "ok " + name
+        addrs = [(int(w[0]), bytes.fromhex(w[2:])) for w in (await lock.line("addresses")).split()[1:]]
+        (t1, n1), (t2, n2), (t3, s3), last = addrs  # config(addr_mode=3, 3, 1, 0) -> config("mac")
+        assert t1 == t2 == t3 == 1 and n1 != n2 and n1[0] >> 6 == n2[0] >> 6 == 0 and s3[0] >> 6 == 3  # NRPA, static
+        assert last == (0, bytes.fromhex("c0ffee000101"))  # the public address again
+        assert hub.radios["c0ffee000101"].air == "c0ffee000101"
+        assert await lock.line("ok ") == "ok notify_not_connected"
         din, big, dout, ctl = map(int, (await lock.line("handles")).split()[1:])
         await central.scan()
         adv = await central.next_advert(lambda a: a.addr.hex() == "c0ffee000101", timeout=5)

@@ -61,7 +61,8 @@ class Radio:
 
     def __init__(self, hub, writer, addr, addr_type, name):
         self.hub, self.writer = hub, writer
-        self.addr, self.addr_type, self.name = addr, addr_type, name
+        self.addr, self.addr_type, self.name = addr, addr_type, name  # its identity: pins, listings, rejoins
+        self.air, self.air_type = addr, addr_type  # the address it advertises and connects with (op "addr")
         self.out = []
         self.adv = None  # dict(interval_us, data, resp, adv_type, gen)
         self.adv_gen = 0
@@ -286,23 +287,23 @@ class Hub:
 
     def _rx_line(self, sender, adv_type, data, ch, t):
         rssi = sender.rssi - self.rand.randint(0, 4)
-        msg = {"op": "rx", "addr": sender.addr, "addr_type": sender.addr_type, "adv_type": adv_type,
+        msg = {"op": "rx", "addr": sender.air, "addr_type": sender.air_type, "adv_type": adv_type,
                "rssi": rssi, "data": data.hex(), "ch": ch, "t": t // 1000}
         return (json.dumps(msg, separators=(",", ":")) + "\n").encode()
 
     # -- connections ----------------------------------------------------------------------------------------
     def _try_connect(self, target, t):
         for c in self.radios.values():
-            if c.connecting and c.connecting["target"] == target.addr and c is not target:
+            if c.connecting and c.connecting["target"] == target.air and c is not target:
                 if self.rand.random() < self.loss:
                     return False  # CONNECT_IND or the advertisement lost: try at the next event
                 req, c.connecting = c.connecting, None
                 adv_id = target.adv["id"]
                 self._end_adv(target)
                 link = Link(c, target, int(req["interval_ms"] * 1000), t + 1250)
-                c.send({"op": "connected", "conn": link.c_handle, "addr": target.addr,
-                        "addr_type": target.addr_type, "role": "central", "id": req["id"]})
-                target.send({"op": "connected", "conn": link.p_handle, "addr": c.addr, "addr_type": c.addr_type,
+                c.send({"op": "connected", "conn": link.c_handle, "addr": target.air,
+                        "addr_type": target.air_type, "role": "central", "id": req["id"]})
+                target.send({"op": "connected", "conn": link.p_handle, "addr": c.air, "addr_type": c.air_type,
                              "role": "peripheral", "adv_id": adv_id})
                 self.stats["connections"] = self.stats.get("connections", 0) + 1
                 self._note("%s connected to %s (conn %d/%d)", c.addr, target.addr, link.c_handle, link.p_handle)
@@ -325,14 +326,14 @@ class Hub:
         if initiator is None:  # a radio vanished: supervision timeout on the survivor
             for side in (link.central, link.peripheral):
                 if side.addr in self.radios:
-                    side.send({"op": "disconnected", "conn": link.handle_of(side), "addr": link.peer(side).addr,
-                               "addr_type": link.peer(side).addr_type, "reason": REASON_SUPERVISION_TIMEOUT})
+                    side.send({"op": "disconnected", "conn": link.handle_of(side), "addr": link.peer(side).air,
+                               "addr_type": link.peer(side).air_type, "reason": REASON_SUPERVISION_TIMEOUT})
             return
         peer = link.peer(initiator)
-        initiator.send({"op": "disconnected", "conn": link.handle_of(initiator), "addr": peer.addr,
-                        "addr_type": peer.addr_type, "reason": REASON_LOCAL_HOST})
-        self._gatt_send(link, peer, {"op": "disconnected", "conn": link.handle_of(peer), "addr": initiator.addr,
-                                     "addr_type": initiator.addr_type, "reason": REASON_REMOTE_USER}, now)
+        initiator.send({"op": "disconnected", "conn": link.handle_of(initiator), "addr": peer.air,
+                        "addr_type": peer.air_type, "reason": REASON_LOCAL_HOST})
+        self._gatt_send(link, peer, {"op": "disconnected", "conn": link.handle_of(peer), "addr": initiator.air,
+                                     "addr_type": initiator.air_type, "reason": REASON_REMOTE_USER}, now)
 
     # -- requests -------------------------------------------------------------------------------------------
     def handle(self, r, msg):
@@ -421,6 +422,19 @@ class Hub:
             r.mtu = max(ATT_MTU_MIN, min(ATT_MTU_MAX, int(msg["mtu"])))
         self._ok(r, msg)
 
+    def _op_addr(self, r, msg, now):
+        # A new own address on air (BLE.config(addr_mode=...)): as HCI LE Set Random Address, refused while
+        # advertising, scanning or connecting (Core Vol 4 Part E §7.8.4); connections keep theirs.
+        if r.adv is not None or r.scan is not None or r.connecting:
+            raise ValueError("address change while advertising, scanning or connecting")
+        addr, addr_type = parse_addr(msg["addr"]), int(msg.get("addr_type", 1))
+        if addr_type not in (0, 1):
+            raise ValueError("addr_type must be 0 or 1")
+        if addr != r.air:
+            self._note("%s now on air as %s", r.addr, addr)
+        r.air, r.air_type = addr, addr_type
+        self._ok(r, msg)
+
     def _op_write(self, r, msg, now):
         link = self._link(r, msg)
         data = bytes.fromhex(msg.get("data", ""))
@@ -479,12 +493,13 @@ class Hub:
         r.send(dict(self.stats, op="stats", radios=sorted(self.radios), t=now // 1000, id=msg.get("id")))
 
     def _op_radios(self, r, msg, now):
-        r.send({"op": "radios", "radios": [{"addr": x.addr, "name": x.name} for x in self.radios.values()],
-                "id": msg.get("id")})
+        rs = [{"addr": x.addr, "name": x.name, "air": x.air} for x in self.radios.values()]
+        r.send({"op": "radios", "radios": rs, "id": msg.get("id")})
 
     def _op_off(self, r, msg, now):  # the radio was switched off: stop everything, drop links
         self._end_adv(r)
         r.scan, r.connecting, r.gatt = None, None, []
+        r.air, r.air_type = r.addr, r.addr_type  # switched on again, NimBLE starts from its identity address
         for link in list(r.conns.values()):
             self._drop_link(link, r, now)
         self._ok(r, msg)

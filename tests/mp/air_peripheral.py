@@ -65,10 +65,18 @@ def setup():
     expect_oserror("adv_interval_19ms", _EINVAL, ble.gap_advertise, 19999, _ADV)
     ble.gap_advertise(20000, bytes(31))  # both limits exactly: accepted
     expect_oserror("register_while_advertising", _EBUSY, ble.gatts_register_services, _SERVICES)
+    expect_oserror("nrpa_while_advertising", _EBUSY, ble.config, addr_mode=3)
     ble.gap_advertise(None)
     ble.gap_scan(0, 30000, 30000)
     expect_oserror("register_while_scanning", _EBUSY, ble.gatts_register_services, _SERVICES)
+    expect_oserror("nrpa_while_scanning", _EBUSY, ble.config, addr_mode=3)
     ble.gap_scan(None)
+    nrpa = []
+    for mode in (3, 3, 1, 0):  # two NRPAs, a random static address, back to the public one
+        ble.config(addr_mode=mode)
+        t, a = ble.config("mac")
+        nrpa.append("%d:%s" % (t, bytes(a).hex()))
+    print("addresses", " ".join(nrpa))
     ((din, big, dout, ctl),) = ble.gatts_register_services(_SERVICES)
     ble.gatts_set_buffer(big, 100)
     expect_oserror("notify_not_connected", _ENOTCONN, ble.gatts_notify, 0, dout, b"x")

@@ -9,7 +9,8 @@
 #   scanning or connected; characteristic buffers hold 20 bytes unless gatts_set_buffer/gatts_write enlarged
 #   them (longer client writes are truncated); notifications are cut to ATT_MTU - 3; connectable=False goes on
 #   air as ADV_SCAN_IND (2) like stock MicroPython (issue 18480), or ADV_NONCONN_IND (3) with AIR_NONCONN_IND=1
-#   (the patched board build).
+#   (the patched board build). config(addr_mode=1|3) draws a new random static / non-resolvable private address
+#   (as NimBLE's mp_bluetooth_set_address_mode) and tells the hub (docs/air.md, "Private addresses").
 # IRQs are raised from an asyncio task in the firmware's own event loop; addr/adv_data are memoryviews valid only
 # during the handler (the buffer is wiped afterwards), as on the board.
 import errno
@@ -59,6 +60,11 @@ _ATT_MTU_MIN = const(23)
 _MTU_DEFAULT = const(256)  # ESP-IDF NimBLE preferred ATT MTU
 _FIRST_USER_HANDLE = const(10)  # NimBLE puts the GAP (0x1800) and GATT (0x1801) services first
 _EBUSY = const(16)  # MP_EBUSY; the unix port's errno module lacks the name
+# BLE.config(addr_mode=...) (docs/library/bluetooth.rst)
+_ADDR_PUBLIC = const(0)
+_ADDR_RANDOM = const(1)
+_ADDR_RPA = const(2)
+_ADDR_NRPA = const(3)
 
 # connectable=False: stock MicroPython sends ADV_SCAN_IND (issue 18480); the patched board build ADV_NONCONN_IND.
 nonconn_adv_type = _ADV_NONCONN_IND if os.getenv("AIR_NONCONN_IND") == "1" else _ADV_SCAN_IND
@@ -141,6 +147,7 @@ class _BLE:
         self._conns = {}  # conn handle -> [addr_type, addr bytes, mtu, subscribed set]
         self._values = {}  # value handle -> _Value
         self._scratch = bytearray(_SCRATCH_LEN)
+        self._addr = None  # (addr_type, addr) on air once config(addr_mode=) changed it; None: the hub's address
 
     # -- configuration --------------------------------------------------------------------------------------
     def active(self, *args):
@@ -161,6 +168,7 @@ class _BLE:
                 self._advertising = self._scanning = False
                 self._conns = {}
                 self._values = {}
+                self._addr = None
                 self._active = False
         return self._active
 
@@ -170,10 +178,8 @@ class _BLE:
                 raise TypeError("must query one param")
             self._check_active()
             p = args[0]
-            if p == "mac":
-                return (self._link.addr_type, self._link.addr)
-            if p == "addr_mode":
-                return self._link.addr_type
+            if p == "mac":  # the address in use, as mp_bluetooth_get_current_address
+                return self._addr or (self._link.addr_type, self._link.addr)
             if p == "gap_name":
                 return self._gap_name
             if p == "mtu":
@@ -192,13 +198,42 @@ class _BLE:
                     self._send({"op": "config", "mtu": v})
             elif k == "rxbuf":
                 self._rxbuf = v
-            elif k in ("addr_mode", "bond", "mitm", "io", "le_secure"):
+            elif k == "addr_mode":
+                self._set_addr_mode(v)
+            elif k in ("bond", "mitm", "io", "le_secure"):
                 pass
             else:
                 raise ValueError("unknown config param")
 
     def irq(self, handler):
         self._handler = handler
+
+    def _set_addr_mode(self, mode):
+        # NimBLE (extmod/nimble/modbluetooth_nimble.c): PUBLIC needs a public address (else EINVAL); RANDOM and
+        # NRPA draw a fresh address on every call (ble_hs_id_gen_rnd: top two bits 11 static, 00 NRPA) and set
+        # it with HCI LE Set Random Address, which the controller refuses while advertising or scanning (Core
+        # Vol 4 Part E §7.8.4); MicroPython then fails an assert. Here: OSError(EBUSY), stricter. A connection
+        # may be up (it keeps the address it was made with). RPA is not emulated (NimBLE rotates it on a timer).
+        self._check_active()
+        link = self._link
+        if mode == _ADDR_PUBLIC:
+            if link.addr_type != 0:
+                raise OSError(errno.EINVAL)
+            addr = None
+        elif mode in (_ADDR_RANDOM, _ADDR_NRPA):
+            if self._advertising or self._scanning:
+                raise OSError(_EBUSY)
+            while True:  # ble_hs_id_set_rnd refuses a random part of all zeros or all ones
+                raw = bytearray(os.urandom(6))
+                rnd = bytes([raw[0] & 0x3F]) + bytes(raw[1:])
+                if rnd not in (bytes(6), b"\x3f" + b"\xff" * 5):
+                    break
+            addr = (1, bytes([rnd[0] | 0xC0 if mode == _ADDR_RANDOM else rnd[0]]) + rnd[1:])
+        else:  # RPA, or a value the board silently ignores
+            raise OSError(errno.EINVAL)
+        self._addr = addr
+        a = addr or (link.addr_type, link.addr)
+        self._send({"op": "addr", "addr": _airlink.hexs(a[1]), "addr_type": a[0]})
 
     # -- GAP ------------------------------------------------------------------------------------------------
     def gap_advertise(self, interval_us, adv_data=None, *, resp_data=None, connectable=True):
