@@ -16,7 +16,9 @@ _PULSE_OFF_MS = const(350)  # pulses of one count < 1 s apart; a group ends with
 _GROUP_PAUSE_MS = const(2500)  # between repetitions of the count (the installer may miss the first)
 _SHOW_MAX_MS = const(60000)  # stop showing after this long even if nobody confirms (§5.4.4: the attempt is over)
 _ATTENTION_HALF_MS = const(250)  # attention: 2 Hz blinking (§5.4.1.1 Attention Timer)
-_PRESS_GAP_MS = const(1500)  # Input OOB push: the count is done after this long without a press
+# Input OOB push: §5.4.2.4.4 'the value is considered to have been input after no further input actions are
+# detected for more than 5 seconds'
+_PUSH_DONE_MS = const(5000)
 _HOLD_RESET_MS = const(10000)  # button held this long: node reset
 _DEBOUNCE_MS = const(30)
 _TAG = "ui"
@@ -147,8 +149,8 @@ class Ui:
                     self._call("reset")
                     continue
             elif self._count and last is not None:
-                timeout = _PRESS_GAP_MS - time.ticks_diff(now, last)
-                if timeout <= 0:
+                timeout = _PUSH_DONE_MS - time.ticks_diff(now, last)
+                if timeout < 0:  # more than 5 s without a press
                     n, self._count = self._count, 0
                     if self._want_push:
                         self._want_push = False

@@ -98,12 +98,15 @@ def test_attention_blinks_until_set_to_0():
 def test_button_push_input_and_ten_second_hold():
     async def pushes(ui, woken, button):
         await _press(button, 80)  # nobody asked: discarded
-        await asyncio.sleep_ms(1700)
+        await asyncio.sleep_ms(5100)
         assert ui.node.calls == []
         ui.input(P.INPUT_PUSH, 1)
         for _ in range(3):
-            await _press(button, 80)
-        await asyncio.sleep_ms(1700)
+            await _press(button, 80, gap_ms=300)
+        # §5.4.2.4.4: the value is input 'after no further input actions are detected for more than 5 seconds'
+        await asyncio.sleep_ms(4500)  # 4.8 s since the last press
+        assert ui.node.calls == []
+        await asyncio.sleep_ms(400)
         assert ui.node.calls == [("input_number", 3)] and woken
 
     async def hold(ui, woken, button):
