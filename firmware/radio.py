@@ -147,9 +147,11 @@ class Radio:
                     if self.private:  # the node's next "adv" restarts advertising
                         ble.gap_advertise(None)
                         self._scanning(False)
-                        ble.config(addr_mode=_ADDR_NRPA)
-                        self._scanning(self._scan)
-                        log.info(_TAG, "new private address")
+                        try:
+                            ble.config(addr_mode=_ADDR_NRPA)
+                            log.info(_TAG, "new private address")
+                        finally:  # scanning back on even if the address was refused (the error is logged)
+                            self._scanning(self._scan)
                 elif k == "notify":
                     ble.gatts_notify(act[1], self._out, act[2])  # <= MTU - 3 bytes each (PbGatt segments)
                 else:

@@ -1,14 +1,15 @@
 """A real `micropython firmware/main.py` lock with the board option private_address on the air hub (tools/air.py):
 every new rolling UUID goes out from a new non-resolvable private address, and no UUID is ever heard from two
 addresses (so an observer cannot join two periods by the address). The UUID period is shortened to 2 s with the
-board key uuid_period_s; beacon windows of 400 ms every 700 ms put each UUID on air soon after it starts.
+board key uuid_period_s; beacon windows of 400 ms every 700 ms put each UUID on air soon after it starts. Then
+tools/provision.py provisions it over PB-ADV: scanning came back after every address change.
 """
 
 import asyncio
 import json
 import sys
 
-from e2e_helpers import ROOT, Corridor, air_client
+from e2e_helpers import ROOT, Corridor, air_client, results
 
 sys.path.insert(0, str(ROOT / "tools"))
 import uuid_resolver  # noqa: E402
@@ -56,7 +57,11 @@ def test_each_uuid_from_its_own_private_address(tmp_path):
         lock = c.add_lock("101", board=tmp_path / "board.json")
         c.wait_booted()
         got = _sniff(hub, SNIFF_S)
+        c.init_db(hotel=True)  # and the lock still hears PB-ADV: scanning came back after every renewal
+        out = c.provision("--bearer", "adv", timeout=60).stdout
+        lock.wait_log("node: provisioned: address")
         text = lock.text()
+    assert results(out)["101"]["outcome"].startswith("ok 0x"), out
     assert "new private address" in text and "failed" not in text and "Traceback" not in text, text[-2000:]
     carrying = [(addr, t, u) for addr, t, u, _ad in got if u is not None]
     by_uuid, by_addr = {}, {}
