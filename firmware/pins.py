@@ -13,7 +13,9 @@ from mesh import prov_pdu as P
 
 _PULSE_ON_MS = const(250)
 _PULSE_OFF_MS = const(350)  # pulses of one count < 1 s apart; a group ends with a longer pause
-_GROUP_PAUSE_MS = const(2500)  # between repetitions of the count (the installer may miss the first)
+# Between repetitions of the count (the installer may miss the first), dark this long: §5.4.2.4.3 'a gap of at
+# least 3 seconds between sequences to allow the user to determine the end of the sequence'
+_GROUP_GAP_MS = const(3000)
 _SHOW_MAX_MS = const(60000)  # stop showing after this long even if nobody confirms (§5.4.4: the attempt is over)
 _ATTENTION_HALF_MS = const(250)  # attention: 2 Hz blinking (§5.4.1.1 Attention Timer)
 # Input OOB push: §5.4.2.4.4 'the value is considered to have been input after no further input actions are
@@ -73,7 +75,7 @@ class Ui:
                 await asyncio.sleep_ms(_PULSE_ON_MS)
                 self._set(name, False)
                 await asyncio.sleep_ms(_PULSE_OFF_MS)
-            await asyncio.sleep_ms(_GROUP_PAUSE_MS)
+            await asyncio.sleep_ms(_GROUP_GAP_MS - _PULSE_OFF_MS)
 
     async def _attention(self, seconds):
         for _ in range(seconds * 1000 // (2 * _ATTENTION_HALF_MS)):
