@@ -212,24 +212,25 @@ class _BLE:
         # NimBLE (extmod/nimble/modbluetooth_nimble.c): PUBLIC needs a public address (else EINVAL); RANDOM and
         # NRPA draw a fresh address on every call (ble_hs_id_gen_rnd: top two bits 11 static, 00 NRPA) and set
         # it with HCI LE Set Random Address, which the controller refuses while advertising or scanning (Core
-        # Vol 4 Part E §7.8.4); MicroPython then fails an assert. Here: OSError(EBUSY), stricter. A connection
-        # may be up (it keeps the address it was made with). RPA is not emulated (NimBLE rotates it on a timer).
+        # Vol 4 Part E §7.8.4); MicroPython then fails an assert. Here: OSError(EBUSY), stricter, for PUBLIC too
+        # (the board would switch at the next start). A connection may be up (it keeps the address it was made
+        # with). RPA is not emulated (NimBLE rotates it on its own timer).
         self._check_active()
         link = self._link
+        if self._advertising or self._scanning:
+            raise OSError(_EBUSY)
         if mode == _ADDR_PUBLIC:
             if link.addr_type != 0:
                 raise OSError(errno.EINVAL)
             addr = None
         elif mode in (_ADDR_RANDOM, _ADDR_NRPA):
-            if self._advertising or self._scanning:
-                raise OSError(_EBUSY)
             while True:  # ble_hs_id_set_rnd refuses a random part of all zeros or all ones
                 raw = bytearray(os.urandom(6))
                 rnd = bytes([raw[0] & 0x3F]) + bytes(raw[1:])
                 if rnd not in (bytes(6), b"\x3f" + b"\xff" * 5):
                     break
             addr = (1, bytes([rnd[0] | 0xC0 if mode == _ADDR_RANDOM else rnd[0]]) + rnd[1:])
-        else:  # RPA, or a value the board silently ignores
+        else:  # _ADDR_RPA, or a value the board silently ignores
             raise OSError(errno.EINVAL)
         self._addr = addr
         a = addr or (link.addr_type, link.addr)
