@@ -8,7 +8,7 @@ import time
 from machine import Pin
 from micropython import const
 
-from mesh import log
+from mesh import log, provisionee
 from mesh import prov_pdu as P
 
 _PULSE_ON_MS = const(250)
@@ -16,7 +16,6 @@ _PULSE_OFF_MS = const(350)  # pulses of one count < 1 s apart; a group ends with
 # Between repetitions of the count (the installer may miss the first), dark this long: §5.4.2.4.3 'a gap of at
 # least 3 seconds between sequences to allow the user to determine the end of the sequence'
 _GROUP_GAP_MS = const(3000)
-_SHOW_MAX_MS = const(60000)  # stop showing after this long even if nobody confirms (§5.4.4: the attempt is over)
 _ATTENTION_HALF_MS = const(250)  # attention: 2 Hz blinking (§5.4.1.1 Attention Timer)
 # Input OOB push: §5.4.2.4.4 'the value is considered to have been input after no further input actions are
 # detected for more than 5 seconds'
@@ -68,8 +67,10 @@ class Ui:
             self._set(name, False)
 
     async def _pulses(self, name, count):
+        # Repeated while the provisionee's timer can still run (§5.4.4: 120 s with Output OOB); the attempt's end
+        # (Confirmation, close, failure) stops it sooner.
         t0 = time.ticks_ms()
-        while time.ticks_diff(time.ticks_ms(), t0) < _SHOW_MAX_MS:
+        while time.ticks_diff(time.ticks_ms(), t0) < provisionee.USER_TIMEOUT_MS:
             for _ in range(count):
                 self._set(name, True)
                 await asyncio.sleep_ms(_PULSE_ON_MS)

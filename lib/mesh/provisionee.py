@@ -16,7 +16,7 @@ except ImportError:  # CPython
 
 
 PROTOCOL_TIMEOUT_MS = const(60000)  # §5.4.4: the attempt fails 60 s after the last PDU sent or received,
-_USER_TIMEOUT_MS = const(120000)  # or 120 s once Start chose Output or Input OOB, time for the user (§5.4.4)
+USER_TIMEOUT_MS = const(120000)  # or 120 s once Start chose Output or Input OOB, time for the user (§5.4.4)
 # Link close reasons asked of the bearer (§5.3.1.4.3, Table 5.8, PB-ADV Link Close)
 CLOSE_SUCCESS = const(0x00)
 CLOSE_TIMEOUT = const(0x01)
@@ -461,7 +461,7 @@ class Provisionee:
 
     def _restart_timer(self):
         s = self._s
-        self._timer = self._now + (_USER_TIMEOUT_MS if s and s.method >= P.AUTH_OUTPUT else PROTOCOL_TIMEOUT_MS)
+        self._timer = self._now + (USER_TIMEOUT_MS if s and s.method >= P.AUTH_OUTPUT else PROTOCOL_TIMEOUT_MS)
 
     def _send(self, pdu):
         self._out.append(pdu)

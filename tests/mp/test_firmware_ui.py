@@ -80,6 +80,28 @@ def test_output_oob_count_repeated_until_the_provisioner_confirms():
     asyncio.run(go())
 
 
+def test_output_oob_shown_as_long_as_the_provisionee_timer_runs():
+    # §5.4.4: with Output OOB the provisioning timer is 120 s (mesh.provisionee.USER_TIMEOUT_MS); the count is
+    # repeated that long at most (the attempt's end stops it sooner). Shortened here to see the end.
+    from mesh import provisionee
+
+    async def go():
+        ui, _ = _ui()
+        led = Rec()
+        ui.out["led"] = led
+        ui.output_number(P.OUTPUT_BLINK, 1)
+        await asyncio.sleep_ms(3300)  # one pulse, 3 s dark: the timer (1 s here) has run out, no repetition
+        assert led.pulses() == 1 and led.levels[-1][1] == 0
+
+    saved = provisionee.USER_TIMEOUT_MS
+    assert saved == 120000
+    provisionee.USER_TIMEOUT_MS = 1000
+    try:
+        asyncio.run(go())
+    finally:
+        provisionee.USER_TIMEOUT_MS = saved
+
+
 def test_attention_blinks_until_set_to_0():
     # the provisionee calls attention(0) at Start and when the attempt ends before it (§5.4.2.2, §5.4.2.3)
     async def go():
