@@ -11,6 +11,23 @@ from e2e_helpers import Corridor, heard, results, stored
 LOCK = dict(lock_id="401", uuid_secret="random", room="401", floor="4", output_size="1", output_actions="1")
 
 
+def _provision_with_power_cut(c, lock, when):
+    """Run the provisioner over PB-ADV; cut the lock's power once its console says `when`, boot it again.
+    Returns the provisioner's CompletedProcess."""
+    out = []
+    prov = threading.Thread(target=lambda: out.append(c.provision("--bearer", "adv", check=False)))
+    prov.start()
+    try:
+        lock.wait_log(when, timeout=30)
+        lock.power_cut()
+        since = lock.mark()
+        lock.start()
+        lock.wait_log("unprovisioned, UUID", since=since)
+    finally:
+        prov.join(120)
+    return out[0]
+
+
 def test_power_cut_mid_provisioning_then_retry_then_button_reset(tmp_path):
     with Corridor(tmp_path, seed=9) as c:
         c.start_air()
@@ -19,18 +36,7 @@ def test_power_cut_mid_provisioning_then_retry_then_button_reset(tmp_path):
         lock = c.add_lock("401")
         c.wait_booted()
         first_uuid = lock.status()["uuid"]
-        out = []
-        prov = threading.Thread(target=lambda: out.append(c.provision("--bearer", "adv", check=False)))
-        prov.start()
-        try:
-            lock.wait_log("Output OOB: showing a count", timeout=30)  # past Start and the public keys
-            lock.power_cut()
-            since = lock.mark()
-            lock.start()
-            lock.wait_log("unprovisioned, UUID", since=since)
-        finally:
-            prov.join(120)
-        p = out[0]
+        p = _provision_with_power_cut(c, lock, "Output OOB: showing a count")  # past Start and the public keys
         row = results(p.stdout)["401"]
         assert p.returncode == 0 and row["outcome"].endswith(", 2 attempts"), p.stdout + p.stderr
         assert row["method"] == "output/blink/HMAC"
@@ -68,18 +74,7 @@ def test_power_cut_while_the_provisioner_pushes_the_button_then_retry(tmp_path):
         c.init_db(hotel=True)
         lock = c.add_lock("402")
         c.wait_booted()
-        out = []
-        prov = threading.Thread(target=lambda: out.append(c.provision("--bearer", "adv", check=False)))
-        prov.start()
-        try:
-            lock.wait_log("Input OOB: press the button", timeout=30)
-            lock.power_cut()
-            since = lock.mark()
-            lock.start()
-            lock.wait_log("unprovisioned, UUID", since=since)
-        finally:
-            prov.join(120)
-        p = out[0]
+        p = _provision_with_power_cut(c, lock, "Input OOB: press the button")
         row = results(p.stdout)["402"]
         assert p.returncode == 0 and row["outcome"].endswith(", 2 attempts"), p.stdout + p.stderr
         assert row["method"].startswith("input/push")
