@@ -8,9 +8,8 @@ def ecdh_first_step(private32, peer_public64):
     return True
 
 
-def ecdh_by_steps(private32, peer_public64):
-    """(shared X, number of yields) of the cooperative form."""
-    gen = crypto.p256_ecdh_steps(private32, peer_public64)
+def count_steps(gen):
+    """(result, number of yields) of a cooperative form."""
     n = 0
     try:
         while True:
@@ -18,3 +17,7 @@ def ecdh_by_steps(private32, peer_public64):
             n += 1
     except StopIteration as e:
         return e.value, n
+
+
+def ecdh_by_steps(private32, peer_public64):
+    return count_steps(crypto.p256_ecdh_steps(private32, peer_public64))

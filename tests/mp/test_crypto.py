@@ -1,4 +1,5 @@
 # Mesh Protocol v1.1 §8.1, §8.2 and §8.17 sample data through mesh.crypto (MicroPython and CPython).
+from crypto_helpers import count_steps
 from mpunit import h, hx, raises, vectors
 
 from mesh import crypto
@@ -110,16 +111,6 @@ def test_p256_sample_keys_and_ecdh():
     assert crypto.p256_public_key(v("PrivateKeyDevice")) == dev_pub
     assert crypto.p256_ecdh(v("PrivateKeyDevice"), prov_pub) == v("ECDHSecret")
     assert crypto.p256_ecdh(v("PrivateKeyProvisioner"), dev_pub) == v("ECDHSecret")
-
-
-def count_steps(gen):
-    n = 0
-    try:
-        while True:
-            next(gen)
-            n += 1
-    except StopIteration as e:
-        return e.value, n
 
 
 def test_p256_cooperative_forms():
