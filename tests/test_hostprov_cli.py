@@ -30,8 +30,12 @@ UUID_SVC = "1827"
 class FakeLock:
     """A lock on the air: the lib provisioning stack in MicroPython behind an air_client radio."""
 
+    started = {}  # lock_id -> the FakeLock (for a test's operator at the lock)
+
     def __init__(self, mpy, lock_id, secret, config, gatt=False, addr=None, reboot_at=None):
         self.mpy, self.name, self.config, self.gatt = mpy, lock_id, config, gatt
+        self.typed = None  # Input OOB digits an operator typed at the lock, entered by run()
+        FakeLock.started[lock_id] = self
         self.secret, self.period = secret, int(time.time()) // uuid_resolver.PERIOD_S
         self.uuid = uuid_resolver.uuid_for(secret, self.period)
         self.reboot_at, self.heard = reboot_at, 0  # reboot when the reboot_at-th PB-ADV PDU arrives
@@ -130,6 +134,9 @@ class FakeLock:
                 if out["asked"] and self.presses and time.monotonic() - self.pressed_at > 0.8:
                     self.mpy.call("hostprov_helpers.input_value", self.name, self.now(), self.presses)
                     self.presses = 0
+                if out["asked"] and self.typed is not None:
+                    self.mpy.call("hostprov_helpers.input_value", self.name, self.now(), self.typed)
+                    self.typed = None
                 if self.mpy.call("hostprov_helpers.record", self.name) is not None and conn is None:
                     await self.radio.stop_advertising()  # provisioned: quiet
                     return
@@ -209,6 +216,25 @@ def test_a_lock_rebooted_mid_provisioning_is_provisioned_on_a_retry(mpy, tmp_pat
     (node,) = nodes
     assert node["uuid"] == uuids[0]  # the UUID it beacons after the reboot, resolved to the same lock
     assert records["104"]["dev_key"] == node["dev_key"]
+
+
+def test_an_operator_typing_input_oob_is_not_cut_short_by_the_attempt_cap(mpy, tmp_path, capsys, monkeypatch):
+    # §5.4.4: with Input OOB the provisioning timer is 120 s 'to allow sufficient time for users to interact'; the
+    # tool's own cap on an attempt (40 s, 3 s here) must not end it while a person types the digits at the lock
+    monkeypatch.setattr(worker, "ATTEMPT_TIMEOUT_S", 3)
+
+    async def operator(oob, addr, action, value):  # instead of printing `enter N on lock ...`
+        assert action == 2  # Input Numeric
+        await asyncio.sleep(4)
+        FakeLock.started["301"].typed = value
+
+    monkeypatch.setattr(worker.AirOob, "give_input", operator)
+    locks = [("301", bytes([7]) * 16, None, 301, 3, {"input_size": 2, "input_actions": 0x04}, False)]
+    code, nodes, records, _ = asyncio.run(_provision(mpy, tmp_path, locks, extra=("--retries", "0")))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (node,) = nodes
+    assert node["method"].startswith("input/numeric") and records["301"]["dev_key"] == node["dev_key"]
 
 
 def test_a_lock_that_never_answers_is_reported(mpy, tmp_path, capsys):

@@ -23,7 +23,8 @@ DATA_IN, DATA_OUT = "2adb", "2adc"
 FRAME_HOLD_S = 0.06  # each PB-ADV PDU stays on air ~60 ms: 2-3 advertising events at 20 ms + advDelay
 ADV_INTERVAL_MS = 20
 GATT_MTU = 517  # ask for the largest; the lock's preference decides (NimBLE: 256)
-ATTEMPT_TIMEOUT_S = 40
+ATTEMPT_TIMEOUT_S = 40  # an attempt the tool runs alone (it reads the lock's output and presses its button)
+OPERATOR_S = proto.USER_TIMEOUT_MS / 1000  # more when a person types the Input OOB value: §5.4.4's 120 s for users
 REBOOT_GRACE_S = 1.5  # an Unprovisioned beacon this long after our link opened: the lock lost the link
 LINK_OPEN_MS = 10_000  # give up a Link Open sooner than §5.3.2's 60 s: the lock may have a new UUID by now
 PIN_GROUP_GAP_S = 1.0  # an Output OOB blink/beep group ends after 1 s without a pulse
@@ -233,9 +234,10 @@ class Worker:
                 break
             began = time.monotonic()
             try:
-                outcome, reason = await asyncio.wait_for(self._attempt(lock, row, seen, res), ATTEMPT_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                outcome, reason = "failed", f"unfinished after {ATTEMPT_TIMEOUT_S} s"
+                async with asyncio.timeout(ATTEMPT_TIMEOUT_S) as cap:
+                    outcome, reason = await self._attempt(lock, row, seen, res, cap)
+            except TimeoutError:
+                outcome, reason = "failed", f"unfinished after {time.monotonic() - began:.0f} s"
             except (air_client.AirError, air_client.Disconnected, OSError) as e:
                 outcome, reason = "failed", type(e).__name__ + (f": {e}" if str(e) else "")
             finally:
@@ -253,7 +255,7 @@ class Worker:
             return "adv" if seen["adv"] else "gatt"
         return want
 
-    async def _attempt(self, lock, row, seen, res):
+    async def _attempt(self, lock, row, seen, res, cap):
         ctx = self.ctx
         net = ctx.network
         bearer = self._bearer(lock, seen)
@@ -264,12 +266,17 @@ class Worker:
         inputs = []  # Input OOB tasks (button presses) of this attempt only: a retry must not inherit them
         mark = self.oob.mark(lock)
         uuid, addr, opened = seen["uuid"], seen["addr"], None  # (`seen` is live: it follows the lock's beacons)
+
+        def display(action, value):  # Input OOB: we push/twist the lock's control, or a person types the value
+            action = action.bit_length() - 1
+            if action not in (proto.INPUT_PUSH, proto.INPUT_TWIST):
+                cap.reschedule(cap.when() + OPERATOR_S)
+            inputs.append(asyncio.ensure_future(self.oob.give_input(addr, action, value)))
+
         prov = proto.Provisioner(net["net_key"], net["net_key_index"], net["iv_index"], 0, flags=net["flags"],
                                  choose=_choose(ctx.args, row), static_oob=row["static_oob"],
                                  device_public_key=row["oob_public"], hotel=hotel,
-                                 on_request=lambda action, size: need.append(action),
-                                 on_display=lambda action, value: inputs.append(asyncio.ensure_future(
-                                     self.oob.give_input(addr, action.bit_length() - 1, value))))
+                                 on_request=lambda action, size: need.append(action), on_display=display)
         attempt = session.Attempt(bearer, uuid, prov, allocate=lambda n: ctx.reserve(lock, n),
                                   establish_ms=LINK_OPEN_MS)
         res["bearer"] = "PB-ADV" if bearer == "adv" else "PB-GATT"
