@@ -220,12 +220,12 @@ def test_a_lock_rebooted_mid_provisioning_is_provisioned_on_a_retry(mpy, tmp_pat
 
 def test_an_operator_typing_input_oob_is_not_cut_short_by_the_attempt_cap(mpy, tmp_path, capsys, monkeypatch):
     # §5.4.4: with Input OOB the provisioning timer is 120 s 'to allow sufficient time for users to interact'; the
-    # tool's own cap on an attempt (40 s, 3 s here) must not end it while a person types the digits at the lock
-    monkeypatch.setattr(worker, "ATTEMPT_TIMEOUT_S", 3)
+    # tool's own cap on an attempt (40 s, 2 s here) must not end it while a person types the digits at the lock
+    monkeypatch.setattr(worker, "ATTEMPT_TIMEOUT_S", 2)
 
     async def operator(oob, addr, action, value):  # instead of printing `enter N on lock ...`
         assert action == 2  # Input Numeric
-        await asyncio.sleep(4)
+        await asyncio.sleep(2.5)  # prompted at Capabilities: types ~3 s into the attempt
         FakeLock.started["301"].typed = value
 
     monkeypatch.setattr(worker.AirOob, "give_input", operator)
