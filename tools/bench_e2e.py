@@ -49,11 +49,11 @@ def timed_attempts():
     got = []
     attempt = cli.Worker._attempt
 
-    async def timed(self, lock, row, seen, res):
+    async def timed(self, lock, row, seen, res, *more):
         t = time.perf_counter()
         outcome = "error"
         try:
-            outcome, reason = await attempt(self, lock, row, seen, res)
+            outcome, reason = await attempt(self, lock, row, seen, res, *more)
             return outcome, reason
         finally:
             got.append((lock, res["bearer"], time.perf_counter() - t, outcome))
