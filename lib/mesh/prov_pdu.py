@@ -67,16 +67,16 @@ INPUT_TWIST = const(0x0002)
 INPUT_NUMERIC = const(0x0004)
 INPUT_ALPHANUMERIC = const(0x0008)
 _INPUT_ACTIONS = const(4)
-OOB_SIZE_MAX = const(8)  # Output/Input OOB Size 0x01-0x08; 0x09-0xFF RFU (Tables 5.23, 5.25)
+_OOB_SIZE_MAX = const(8)  # Output/Input OOB Size 0x01-0x08; 0x09-0xFF RFU (Tables 5.23, 5.25)
 
 # Parameter lengths
 LEN_INVITE = const(1)
-LEN_CAPABILITIES = const(11)
-LEN_START = const(5)
+_LEN_CAPABILITIES = const(11)
+_LEN_START = const(5)
 LEN_PUBLIC_KEY = const(64)
-LEN_DATA_PLAIN = const(25)  # NetKey 16, NetKey Index 2, Flags 1, IV Index 4, Unicast Address 2 (§5.4.2.5)
-LEN_DATA_MIC = const(8)
-LEN_FAILED = const(1)
+_LEN_DATA_PLAIN = const(25)  # NetKey 16, NetKey Index 2, Flags 1, IV Index 4, Unicast Address 2 (§5.4.2.5)
+_LEN_DATA_MIC = const(8)
+_LEN_FAILED = const(1)
 
 
 class ProvError(Exception):
@@ -113,7 +113,7 @@ def capabilities(elements, algorithms, pubkey_type, oob_type, output_size, outpu
                  input_actions):
     """Capabilities PDU (§5.4.1.2), type octet included. Values are checked: a bad configuration is a ValueError."""
     if not (1 <= elements <= 0xFF and 0 < algorithms < 0x0004 and pubkey_type <= PUBKEY_OOB and oob_type < 0x04
-            and output_size <= OOB_SIZE_MAX and input_size <= OOB_SIZE_MAX
+            and output_size <= _OOB_SIZE_MAX and input_size <= _OOB_SIZE_MAX
             and output_actions < (1 << _OUTPUT_ACTIONS) and input_actions < (1 << _INPUT_ACTIONS)
             and (output_size == 0) == (output_actions == 0) and (input_size == 0) == (input_actions == 0)):
         raise ValueError("capabilities")
@@ -125,10 +125,10 @@ def decode_start(params):
     """(algorithm, public_key, method, action, size) of a Start PDU; ProvError(Invalid Format) for a wrong length or
     a value the spec prohibits or reserves (§5.4.1.3, Tables 5.28-5.34). Whether the values match the Capabilities
     this device sent is the provisionee's check."""
-    check_len(params, LEN_START)
+    check_len(params, _LEN_START)
     alg, key, method, action, size = bytes(params)
     if not (alg <= ALG_HMAC and key <= PUBKEY_OOB and method <= AUTH_INPUT
-            and (action < (_OUTPUT_ACTIONS if method == AUTH_OUTPUT else _INPUT_ACTIONS) and 0 < size <= OOB_SIZE_MAX
+            and (action < (_OUTPUT_ACTIONS if method == AUTH_OUTPUT else _INPUT_ACTIONS) and 0 < size <= _OOB_SIZE_MAX
                  if method >= AUTH_OUTPUT else action == size == 0)):
         raise ProvError(ERR_INVALID_FORMAT)
     return alg, key, method, action, size
