@@ -15,7 +15,7 @@ except ImportError:  # CPython
         return x
 
 
-PROTOCOL_TIMEOUT_MS = const(60000)  # §5.4.4: the attempt fails 60 s after the last PDU sent or received,
+_PROTOCOL_TIMEOUT_MS = const(60000)  # §5.4.4: the attempt fails 60 s after the last PDU sent or received,
 USER_TIMEOUT_MS = const(120000)  # or 120 s once Start chose Output or Input OOB, time for the user (§5.4.4)
 # Link close reasons asked of the bearer (§5.3.1.4.3, Table 5.8, PB-ADV Link Close)
 CLOSE_SUCCESS = const(0x00)
@@ -30,7 +30,6 @@ _LEN_PLAIN = const(25)  # Provisioning Data (§5.4.1.8, §5.4.2.5): 25 encrypted
 _LEN_MIC = const(8)
 _LEN_DATA = const(_LEN_PLAIN + _LEN_MIC)
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # §5.4.2.4: alphanumeric OOB characters
-_COUNTED = (P.OUTPUT_BLINK, P.OUTPUT_BEEP, P.OUTPUT_VIBRATE)  # Output actions that count: never 0 (§5.4.2.4)
 _TAG = "prov"
 
 # States. The PDU each one accepts is in _EXPECT (as h11 keeps its state table apart from the code).
@@ -191,7 +190,9 @@ class Provisionee:
         s = self._s
         try:
             typ, params = P.split(pdu)
-            if typ != _EXPECT.get(self.state) or self.state == AUTH and not self._confirmation_allowed(s):
+            # AUTH takes the provisioner's Confirmation once, after the public keys (and our Input Complete)
+            if typ != _EXPECT.get(self.state) or self.state == AUTH and not (
+                    s.keys_done and s.conf_prov is None and (s.method != P.AUTH_INPUT or s.input_sent)):
                 raise P.ProvError(P.ERR_UNEXPECTED_PDU)
             if typ == P.INVITE:
                 self._on_invite(s, params)
@@ -279,27 +280,23 @@ class Provisionee:
             s.auth = ((bytes(self.static_oob) if method else b"") + bytes(32))[:auth_size]  # zero-padded/trimmed
         elif method == P.AUTH_OUTPUT:
             s.notify = True
+            n = int.from_bytes(self.rand(8), "big")
             if bit == P.OUTPUT_ALPHANUMERIC:
-                text = self._random_string(size)
+                # base-36 digits of a 64-bit random (as Zephyr): 36^8 < 2^64, the bias is below 2^-22
+                text = ""
+                for _ in range(size):
+                    text += _ALNUM[n % 36]
+                    n //= 36
                 s.auth = text.encode() + bytes(auth_size - size)
                 self._call("output_string", text)
             else:
-                n = int.from_bytes(self.rand(8), "big")
-                n = 1 + n % (10 ** size - 1) if bit in _COUNTED else n % 10 ** size
+                # Blink, beep and vibrate (the bits below Output Numeric, Table 5.24) count: never 0 (§5.4.2.4)
+                n = 1 + n % (10 ** size - 1) if bit < P.OUTPUT_NUMERIC else n % 10 ** size
                 s.auth = n.to_bytes(auth_size, "big")
                 self._call("output_number", bit, n)
         else:
             s.waiting = bit
             self._call("input", bit, size)
-
-    def _random_string(self, size):
-        # base-36 digits of a 64-bit random (as Zephyr): 36^8 < 2^64, the bias is below 2^-22
-        n = int.from_bytes(self.rand(8), "big")
-        out = ""
-        for _ in range(size):
-            out += _ALNUM[n % 36]
-            n //= 36
-        return out
 
     def _on_public_key(self, s, params):
         P.check_len(params, P.LEN_PUBLIC_KEY)
@@ -354,9 +351,6 @@ class Provisionee:
     def _send_input_complete(self, s):
         self._send(P.pdu(P.INPUT_COMPLETE))
         s.input_sent = True
-
-    def _confirmation_allowed(self, s):
-        return s.keys_done and s.conf_prov is None and (s.method != P.AUTH_INPUT or s.input_sent)
 
     def _on_confirmation(self, s, params):
         P.check_len(params, s.auth_size)
@@ -461,7 +455,7 @@ class Provisionee:
 
     def _restart_timer(self):
         s = self._s
-        self._timer = self._now + (USER_TIMEOUT_MS if s and s.method >= P.AUTH_OUTPUT else PROTOCOL_TIMEOUT_MS)
+        self._timer = self._now + (USER_TIMEOUT_MS if s and s.method >= P.AUTH_OUTPUT else _PROTOCOL_TIMEOUT_MS)
 
     def _send(self, pdu):
         self._out.append(pdu)
