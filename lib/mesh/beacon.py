@@ -15,14 +15,14 @@ except ImportError:  # CPython
 ADV_DATA_MAX = const(31)  # legacy advertising data (Core Vol 6 Part B §2.3.1.3)
 
 AD_FLAGS = const(0x01)
-AD_UUID16_COMPLETE = const(0x03)
+_AD_UUID16_COMPLETE = const(0x03)
 AD_SERVICE_DATA16 = const(0x16)
-AD_URI = const(0x24)
+_AD_URI = const(0x24)
 AD_PB_ADV = const(0x29)
 AD_MESH_BEACON = const(0x2B)
 
-BEACON_UNPROVISIONED = const(0x00)  # §3.10.1 Beacon Type
-MESH_PROVISIONING_SERVICE = const(0x1827)  # §7.1
+_BEACON_UNPROVISIONED = const(0x00)  # §3.10.1 Beacon Type
+_MESH_PROVISIONING_SERVICE = const(0x1827)  # §7.1
 _FLAGS_GENERAL_NO_BREDR = const(0x06)  # LE General Discoverable | BR/EDR Not Supported (CSS Part A §1.3)
 _UUID_LEN = const(16)
 _URI_HASH_LEN = const(4)
@@ -132,13 +132,13 @@ def uri_hash(uri):
 
 def uri_advert(uri):
     """The URI AD structure (type 0x24) the URI Hash in the beacon refers to."""
-    return ad(AD_URI, encode_uri(uri))
+    return ad(_AD_URI, encode_uri(uri))
 
 
 def unprovisioned_beacon(uuid, oob_info, uri=None):
     """[len][0x2B][0x00][Device UUID 16][OOB Information 2, big-endian][URI Hash 4 if uri] (§3.10.2)."""
     _check_uuid_oob(uuid, oob_info)
-    body = bytes((BEACON_UNPROVISIONED,)) + bytes(uuid) + oob_info.to_bytes(2, "big")
+    body = bytes((_BEACON_UNPROVISIONED,)) + bytes(uuid) + oob_info.to_bytes(2, "big")
     if uri is not None:
         body += uri_hash(uri)
     return ad(AD_MESH_BEACON, body)
@@ -149,14 +149,14 @@ def parse_unprovisioned_beacon(data):
     if len(data) < 2 or data[0] + 1 != len(data) or data[1] != AD_MESH_BEACON:
         raise ValueError("not a Mesh Beacon AD structure")
     body = data[2:]
-    if len(body) not in (19, 23) or body[0] != BEACON_UNPROVISIONED:
+    if len(body) not in (19, 23) or body[0] != _BEACON_UNPROVISIONED:
         raise ValueError("not an Unprovisioned Device beacon")
     return bytes(body[1:17]), int.from_bytes(body[17:19], "big"), (bytes(body[19:]) if len(body) == 23 else None)
 
 
 def parse_uri_advert(data):
     """Whole URI AD structure -> URI str."""
-    if len(data) < 3 or data[0] + 1 != len(data) or data[1] != AD_URI:
+    if len(data) < 3 or data[0] + 1 != len(data) or data[1] != _AD_URI:
         raise ValueError("not a URI AD structure")
     return decode_uri(data[2:])
 
@@ -168,20 +168,20 @@ def parse_uri_advert(data):
 def pb_gatt_service_data(uuid, oob_info):
     """The Service Data AD structure alone: [0x15][0x16][27 18][Device UUID][OOB Information LE]."""
     _check_uuid_oob(uuid, oob_info)
-    value = MESH_PROVISIONING_SERVICE.to_bytes(2, "little") + bytes(uuid) + oob_info.to_bytes(2, "little")
+    value = _MESH_PROVISIONING_SERVICE.to_bytes(2, "little") + bytes(uuid) + oob_info.to_bytes(2, "little")
     return ad(AD_SERVICE_DATA16, value)
 
 
 def pb_gatt_adv(uuid, oob_info):
     """Connectable advertising data: Flags, Complete List of 16-bit UUIDs (0x1827), Service Data. 29 bytes."""
     return (ad(AD_FLAGS, bytes((_FLAGS_GENERAL_NO_BREDR,)))
-            + ad(AD_UUID16_COMPLETE, MESH_PROVISIONING_SERVICE.to_bytes(2, "little"))
+            + ad(_AD_UUID16_COMPLETE, _MESH_PROVISIONING_SERVICE.to_bytes(2, "little"))
             + pb_gatt_service_data(uuid, oob_info))
 
 
 def parse_pb_gatt_adv(data):
     """Advertising data -> (uuid, oob_info) from the Mesh Provisioning Service data; ValueError if absent/bad."""
-    svc = MESH_PROVISIONING_SERVICE.to_bytes(2, "little")
+    svc = _MESH_PROVISIONING_SERVICE.to_bytes(2, "little")
     for t, v in ad_structures(data):
         if t == AD_SERVICE_DATA16 and v[:2] == svc:
             if len(v) != 20:
