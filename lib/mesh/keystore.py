@@ -19,7 +19,7 @@ import hashlib
 
 from mesh import log
 
-FORMAT_VERSION = const(1)
+_FORMAT_VERSION = const(1)
 SLOTS = ("prov.a", "prov.b")  # NVS keys (<= 15 characters)
 RECORD_LEN = const(68)
 _BODY_LEN = const(60)  # everything before the check
@@ -29,9 +29,9 @@ _GEN_HALF = const(0x80000000)
 _GEN_MASK = const(0xFFFFFFFF)
 
 # ESP-IDF error codes as esp32.NVS raises them: OSError(-code)
-ESP_ERR_NVS_NOT_FOUND = const(0x1102)
-ESP_ERR_NVS_TYPE_MISMATCH = const(0x1103)
-ESP_ERR_NVS_INVALID_LENGTH = const(0x110C)
+_ESP_ERR_NVS_NOT_FOUND = const(0x1102)
+_ESP_ERR_NVS_TYPE_MISMATCH = const(0x1103)
+_ESP_ERR_NVS_INVALID_LENGTH = const(0x110C)
 
 # Provisioning Data limits (§5.4.2.5; addresses §3.4.2.2)
 _ADDR_UNICAST_MAX = const(0x7FFF)
@@ -63,7 +63,7 @@ def encode(record, generation):
         if len(extra) != 12:
             raise ValueError("hotel keys must be 4 bytes each")
     # bytes 5..29 are laid out exactly as the Provisioning Data PDU's plaintext (§5.4.1.8)
-    body = (bytes((FORMAT_VERSION,)) + (generation & _GEN_MASK).to_bytes(4, "big") + bytes(net_key)
+    body = (bytes((_FORMAT_VERSION,)) + (generation & _GEN_MASK).to_bytes(4, "big") + bytes(net_key)
             + index.to_bytes(2, "big") + bytes((flags,)) + iv.to_bytes(4, "big") + addr.to_bytes(2, "big")
             + bytes((elements,)) + bytes(dev_key) + bytes((hotel is not None,)) + extra)
     return body + _check(body)
@@ -71,7 +71,7 @@ def encode(record, generation):
 
 def decode(blob):
     """(generation, record) from a slot blob, or a string saying why it is not a valid record."""
-    if len(blob) < 1 or blob[0] != FORMAT_VERSION:
+    if len(blob) < 1 or blob[0] != _FORMAT_VERSION:
         return "unsupported format version %d" % (blob[0] if blob else -1)
     if len(blob) != RECORD_LEN:
         return "wrong length %d" % len(blob)
@@ -116,11 +116,11 @@ class KeyStore:
             n = self.nvs.get_blob(SLOTS[i], buf)
         except OSError as e:
             code = -_errno(e)
-            if code == ESP_ERR_NVS_NOT_FOUND:
+            if code == _ESP_ERR_NVS_NOT_FOUND:
                 return False, None, None
-            if code == ESP_ERR_NVS_INVALID_LENGTH:
+            if code == _ESP_ERR_NVS_INVALID_LENGTH:
                 why = "longer than any known record"
-            elif code == ESP_ERR_NVS_TYPE_MISMATCH:
+            elif code == _ESP_ERR_NVS_TYPE_MISMATCH:
                 why = "not a blob"
             else:
                 why = "read error %d" % _errno(e)
@@ -191,7 +191,7 @@ class KeyStore:
             try:
                 self.nvs.erase_key(key)
             except OSError as e:
-                if -_errno(e) != ESP_ERR_NVS_NOT_FOUND:
+                if -_errno(e) != _ESP_ERR_NVS_NOT_FOUND:
                     raise
                 continue
             self.nvs.commit()
