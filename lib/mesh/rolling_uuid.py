@@ -19,13 +19,13 @@ except ImportError:  # CPython
 from mesh.crypto import hmac_sha256
 
 DEFAULT_PERIOD_S = const(1800)  # 30 minutes
-SECRET_MIN_LEN = const(16)
+_SECRET_MIN_LEN = const(16)
 _PERIOD_MAX = const(0xFFFFFFFF)
 
 
 def derive(secret, period):
     """The UUID of `secret` in period `period` (0 <= period < 2**32)."""
-    if len(secret) < SECRET_MIN_LEN:
+    if len(secret) < _SECRET_MIN_LEN:
         raise ValueError("rolling-UUID secret shorter than 16 bytes")
     if not 0 <= period <= _PERIOD_MAX:
         raise ValueError("period number out of range")
