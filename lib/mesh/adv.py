@@ -23,7 +23,7 @@ import os
 from mesh import beacon, log
 
 # Advertising interval floor for non-connectable/scannable events (Core Vol 6 Part B §4.4.2.2.1: 20 ms).
-MIN_INTERVAL_MS = const(20)
+_MIN_INTERVAL_MS = const(20)
 # Spacing between the URI advert and the beacon before it (one minimum interval).
 _URI_GAP_MS = const(20)
 
@@ -72,9 +72,9 @@ def make_config(overrides=None):
             raise ValueError("unknown advertising option " + k)
         c[k] = overrides[k]
     lo, hi = c["interval_min_ms"], c["interval_max_ms"]
-    if lo < MIN_INTERVAL_MS or hi < lo or c["pb_adv_spacing_ms"] < MIN_INTERVAL_MS:
+    if lo < _MIN_INTERVAL_MS or hi < lo or c["pb_adv_spacing_ms"] < _MIN_INTERVAL_MS:
         raise ValueError("advertising intervals must be >= 20 ms and min <= max")
-    if c["gatt_fast_ms"] < MIN_INTERVAL_MS or c["gatt_slow_ms"] < MIN_INTERVAL_MS:
+    if c["gatt_fast_ms"] < _MIN_INTERVAL_MS or c["gatt_slow_ms"] < _MIN_INTERVAL_MS:
         raise ValueError("PB-GATT intervals must be >= 20 ms")
     if not 0 < c["on_ms"] <= c["period_ms"] or not 0 <= c["window_jitter_ms"] <= c["period_ms"] - c["on_ms"]:
         raise ValueError("need 0 < on_ms <= period_ms and window_jitter_ms <= period_ms - on_ms")
@@ -275,7 +275,7 @@ class Scheduler:
             if self._uri_at is not None and now >= self._uri_at:
                 self._uri_at = None
                 until = min(self._next_evt, self._win_end)
-                return Advert(self._uri_ad, max(until - now, MIN_INTERVAL_MS), False, until, None)
+                return Advert(self._uri_ad, max(until - now, _MIN_INTERVAL_MS), False, until, None)
             if now < self._next_evt:
                 self._wake = self._uri_at or self._next_evt
                 return None
