@@ -6,12 +6,7 @@ DEBUG = 2
 
 level = INFO
 
-
-def _print(line):
-    print(line)
-
-
-sink = _print  # replaceable: tests capture every line, the firmware may mirror to a file
+sink = print  # replaceable: tests capture every line, the firmware may mirror to a file
 
 
 def _emit(lvl, name, tag, msg, args):
