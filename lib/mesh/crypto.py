@@ -11,10 +11,7 @@ except ImportError:  # CPython (host tools, tests): same interface over pyca/cry
 
     class _aes:
         def __init__(self, key, mode):
-            self._e = Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor()
-
-        def encrypt(self, block):
-            return self._e.update(bytes(block))
+            self.encrypt = Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor().update  # takes any buffer
 
 from mesh.p256 import (  # noqa: F401 - re-exported: crypto is the one import for callers
     p256_ecdh,
