@@ -29,7 +29,12 @@ def derive(secret, period):
         raise ValueError("rolling-UUID secret shorter than 16 bytes")
     if not 0 <= period <= _PERIOD_MAX:
         raise ValueError("period number out of range")
-    u = bytearray(hmac_sha256(secret, period.to_bytes(4, "big"))[:16])
+    return uuid4(hmac_sha256(secret, period.to_bytes(4, "big"))[:16])
+
+
+def uuid4(raw16):
+    """16 random (or pseudo-random) octets as an RFC 4122 version-4 UUID."""
+    u = bytearray(raw16)
     u[6] = (u[6] & 0x0F) | 0x40  # RFC 4122 §4.4: version 4
     u[8] = (u[8] & 0x3F) | 0x80  # RFC 4122 §4.1.1: variant 10x
     return bytes(u)
