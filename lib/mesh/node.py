@@ -30,7 +30,7 @@ from mesh.link import ADV, GATT, Link
 from mesh.netkeys import NetKeys
 from mesh.pb_gatt import PbGatt
 from mesh.provisionee import Provisionee
-from mesh.rolling_uuid import DEFAULT_PERIOD_S, PeriodCounter, RollingUuid
+from mesh.rolling_uuid import DEFAULT_PERIOD_S, PeriodCounter, RollingUuid, uuid4
 
 PERIOD_KEY = "uuid_period"  # NVS key (namespace "mesh") of the rolling-UUID period counter; survives node reset
 _ESP_ERR_NVS_NOT_FOUND = const(0x1102)
@@ -78,14 +78,6 @@ def board_config(board):
     return p, dict(board.get("advertising") or {}), oob, board.get("uri")
 
 
-def random_uuid(rand):
-    """A random RFC 4122 version-4 UUID (a lock without a rolling-UUID secret: a new one every boot)."""
-    u = bytearray(rand(16))
-    u[6] = (u[6] & 0x0F) | 0x40
-    u[8] = (u[8] & 0x3F) | 0x80
-    return bytes(u)
-
-
 class Node:
     """nvs: esp32.NVS("mesh")-like (key store and rolling-UUID counter). board: a board-config dict.
     factory: mesh.factory.FactoryData or None. app: the firmware's provisionee callbacks (docs/provisioning.md).
@@ -109,8 +101,8 @@ class Node:
             self.rolling = RollingUuid(factory.uuid_secret, self._period)
             self._save_period()
             self._kind = "rolling"
-        elif uuid is None:
-            uuid, self._kind = random_uuid(rand), "random"
+        elif uuid is None:  # no rolling-UUID secret: a new random UUID every boot
+            uuid, self._kind = uuid4(rand(16)), "random"
             log.info(_TAG, "no rolling-UUID secret: random UUID for this boot")
         else:
             self._kind = "fixed"
