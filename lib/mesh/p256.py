@@ -28,7 +28,7 @@ except ImportError:  # CPython
         return x
 
 _P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
-_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # group order (mesh.factory checks keys with it)
 _B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 
 _WINDOWS = const(64)  # signed 4-bit digits of the ECDH scalar
@@ -201,7 +201,7 @@ def _ecdh_ladder_steps(k, px, py):
     p = _P
     neg = not k & 1
     if neg:
-        k = _N - k  # the recoding needs an odd scalar; (n - k) P = -(k P), same x
+        k = N - k  # the recoding needs an odd scalar; (n - k) P = -(k P), same x
     # Recode: k = sum(digit[i] * 16^i), every digit odd in [-15, 15], the top one in [1, 15] (so the ladder
     # starts from a table point, never from infinity, and the intermediate multiples stay in (0, n)).
     # digit[i] = (k_i mod 32) - 16 with k_(i+1) = (k_i - digit[i]) / 16 works out, on the nibbles n_i of the
@@ -322,7 +322,7 @@ def _scalar(private32):
     if len(private32) != 32:
         raise ValueError("private key must be 32 bytes")
     k = int.from_bytes(private32, "big")
-    if not 0 < k < _N:
+    if not 0 < k < N:
         raise ValueError("private key out of range")
     return k
 
@@ -363,7 +363,7 @@ def p256_keypair_steps(rand=os.urandom):
         if len(d) != 32:
             raise ValueError("rand(32) must return 32 bytes")
         k = int.from_bytes(d, "big")
-        if 0 < k <= _N >> 1:  # rejection sampling: uniform in [1, n/2] (§5.4.3.1: "between 1 and r/2")
+        if 0 < k <= N >> 1:  # rejection sampling: uniform in [1, n/2] (§5.4.3.1: "between 1 and r/2")
             break
     x, y = yield from _comb_steps(k)
     return d, _public64(x, y)
