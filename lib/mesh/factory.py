@@ -8,11 +8,13 @@ except ImportError:  # CPython
     def const(x):
         return x
 
+from binascii import hexlify
+
 from mesh import log
+from mesh.p256 import N as P256_N  # P-256 group order: a private key is in [1, n - 1]
 
 NAMESPACE = "factory"
 _TAG = "factory"
-P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256 group order (a bigint: not a const)
 _I32_MAX = const(0x7FFFFFFF)
 
 # blobs: NVS key -> accepted lengths
@@ -54,7 +56,7 @@ class FactoryData:
 
     def secrets_hex(self):
         out = [self.uuid_secret, self.static_oob] + list(self.oob_keypair[:1] if self.oob_keypair else ())
-        return ["".join("%02x" % b for b in s) for s in out if s]
+        return [hexlify(s).decode() for s in out if s]
 
 
 def _problem(fd, key, why):
