@@ -16,6 +16,7 @@ except ImportError:  # CPython
         return x
 
 import hashlib
+from binascii import hexlify
 
 from mesh import log
 
@@ -221,4 +222,4 @@ def secrets_hex(record):
     h = record.get("hotel")
     if h:
         keys += [h["mh_key"], h["floor_key"], h["room_key"]]
-    return ["".join("%02x" % b for b in k) for k in keys]
+    return [hexlify(k).decode() for k in keys]
