@@ -22,6 +22,7 @@ except ImportError:  # CPython
         return x
 
 import os
+from binascii import hexlify
 
 from mesh import beacon, keystore, log, pb_adv
 from mesh.adv import Scheduler
@@ -245,7 +246,7 @@ class Node:
         return {
             "state": "provisioned" if r is not None else ("provisioning" if self._bearer else "unprovisioned"),
             "step": p.state,
-            "uuid": "".join("%02x" % b for b in uuid),
+            "uuid": hexlify(uuid).decode(),
             "uuid_kind": self._kind,
             "bearer": {ADV: "PB-ADV", GATT: "PB-GATT"}.get(self._bearer),
             "address": None if r is None else "0x%04x" % r["address"],
