@@ -11,16 +11,10 @@
 # Priorities: PB-ADV frames first (urgent ones, i.e. acks, ahead of the rest; a frame preempts any beacon or
 # PB-GATT advert at once), then, only when no link is open, the duty-cycled beacon window, then PB-GATT.
 # Behaviour, defaults and their source (the density study): docs/advertising.md.
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 from collections import namedtuple
 import os
 
-from mesh import beacon, log
+from mesh import beacon, const, log
 
 # Advertising interval floor for non-connectable/scannable events (Core Vol 6 Part B §4.4.2.2.1: 20 ms).
 _MIN_INTERVAL_MS = const(20)
