@@ -6,11 +6,7 @@
 # Every builder returns whole AD structures ([len][type][value]) and raises ValueError rather than cut a payload
 # that would not fit in 31 bytes of legacy advertising data. The parsers are strict: anything malformed is a
 # ValueError, never a partial answer.
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from mesh import const
 
 ADV_DATA_MAX = const(31)  # legacy advertising data (Core Vol 6 Part B §2.3.1.3)
 
