@@ -2,15 +2,9 @@
 # partition image; docs/keystore.md "Factory data"). Missing or malformed items never stop a boot: each one
 # gives a clear log line (naming the item, never its value) and a safe default -- the feature it enables is off
 # (no static OOB, no OOB public key, no rolling UUID, no hotel check) or the board's capability value stays.
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 from binascii import hexlify
 
-from mesh import log
+from mesh import const, log
 from mesh.p256 import N as P256_N  # P-256 group order: a private key is in [1, n - 1]
 
 NAMESPACE = "factory"
