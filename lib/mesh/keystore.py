@@ -9,16 +9,10 @@
 #   * load() takes the valid slot with the newest generation. A torn or corrupt slot fails its check and is
 #     ignored, so a crash anywhere in save() leaves the old record or the new one, never a mix.
 # Secrets never reach a log line or a repr: only presence and a 16-bit fingerprint (summary()).
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 import hashlib
 from binascii import hexlify
 
-from mesh import log
+from mesh import const, log
 
 _FORMAT_VERSION = const(1)
 SLOTS = ("prov.a", "prov.b")  # NVS keys (<= 15 characters)
