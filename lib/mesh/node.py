@@ -15,16 +15,10 @@
 # Unprovisioned: scan + beacon/PB-GATT advertising, key pair generated ahead in deadline-0 slices. Provisioned:
 # the configured state -- no provisioning adverts, no scanning, NetKey-derived keys in RAM (mesh.netkeys).
 # docs/firmware.md has the firmware around it; the contract is in docs/architecture.md ("Node").
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
 import os
 from binascii import hexlify
 
-from mesh import beacon, keystore, log, pb_adv
+from mesh import beacon, const, keystore, log, pb_adv
 from mesh.adv import Scheduler
 from mesh.keystore import KeyStore
 from mesh.link import ADV, GATT, Link
