@@ -21,11 +21,7 @@
 # time: the table index is key-dependent, and big-int arithmetic takes time that depends on the values.
 import os
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from mesh import const
 
 _P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # group order (mesh.factory checks keys with it)
