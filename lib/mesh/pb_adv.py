@@ -7,13 +7,7 @@
 # 10 Transaction Continuation, 11 Provisioning Bearer Control (opcode in the high 6 bits).
 import os
 
-from mesh import log
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from mesh import const, log
 
 # Link Close reasons (§5.3.1.4.3, Table 5.4); also the reasons of this bearer's ("close", reason) events.
 CLOSE_SUCCESS = const(0x00)
