@@ -5,13 +5,7 @@
 # Proxy PDU = SAR (2 bits) | Message Type (6 bits) | data (§6.3.1). SAR 0 complete, 1 first, 2 continuation,
 # 3 last. Only Message Type 0x03 (Provisioning PDU) belongs on this service (§7.1.3.1.1); any other is ignored
 # (§6.3.2), an unexpected SAR value disconnects (§6.3.2.2).
-from mesh import log
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+from mesh import const, log
 
 # Reasons of this bearer's ("close", reason) events. TIMEOUT and FAIL share the values of the PB-ADV Link
 # Close reasons (§5.3.1.4.3); DISCONNECTED (the connection went away) is outside 0..255 so it never
