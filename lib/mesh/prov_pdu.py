@@ -1,13 +1,7 @@
 # Provisioning PDUs (Mesh Protocol v1.1 §5.4.1): type octet, field values, the Failed error codes,
 # encoders for what the device sends and strict decoders for what it receives.
 # A Provisioning PDU is the type octet (2 padding bits, always 0, and a 6-bit type) followed by parameters.
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
+from mesh import const
 
 # PDU types (§5.4.1, Table 5.16). Types 0x0A-0x0D (certificate records) are not supported by this device.
 INVITE = const(0x00)
