@@ -4,16 +4,8 @@
 # Usage and the decisions taken where the spec is silent: docs/provisioning.md.
 import os
 
-from mesh import crypto, log
+from mesh import const, crypto, log
 from mesh import prov_pdu as P
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
 
 _PROTOCOL_TIMEOUT_MS = const(60000)  # §5.4.4: the attempt fails 60 s after the last PDU sent or received,
 USER_TIMEOUT_MS = const(120000)  # or 120 s once Start chose Output or Input OOB, time for the user (§5.4.4)
