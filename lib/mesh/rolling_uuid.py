@@ -10,12 +10,7 @@
 #     uptime. Small numbers (1, 2, ...), so the two sources never collide. docs/advertising.md says how the
 #     provisioner finds either.
 # The secret never appears in a repr or a log line.
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
+from mesh import const
 from mesh.crypto import hmac_sha256
 
 DEFAULT_PERIOD_S = const(1800)  # 30 minutes
