@@ -55,7 +55,7 @@ DEFAULTS = {
     "gatt_fast_for_ms": 60000,
 }
 
-_TAG = "adv"
+_TAG = const("adv")
 
 
 def make_config(overrides=None):
