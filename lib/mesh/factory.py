@@ -8,7 +8,7 @@ from mesh import const, log
 from mesh.p256 import N as P256_N  # P-256 group order: a private key is in [1, n - 1]
 
 NAMESPACE = "factory"
-_TAG = "factory"
+_TAG = const("factory")
 _I32_MAX = const(0x7FFFFFFF)
 
 # blobs: NVS key -> accepted lengths
