@@ -32,7 +32,7 @@ _ESP_ERR_NVS_INVALID_LENGTH = const(0x110C)
 _ADDR_UNICAST_MAX = const(0x7FFF)
 _NET_KEY_INDEX_MAX = const(0x0FFF)
 _FLAGS_KNOWN = const(0x03)  # bit 0 Key Refresh, bit 1 IV Update; the rest prohibited
-_TAG = "keystore"
+_TAG = const("keystore")
 
 
 def _check(body):
