@@ -4,8 +4,7 @@
 # the first: the Link Open gets no Link Ack, the connection is listed in take_disconnects().
 # Sans-I/O like the bearers: node.py feeds it radio events and drains frames, notifications, disconnects.
 from mesh import pb_adv
-from mesh.provisionee import BEARER_ADV as ADV
-from mesh.provisionee import BEARER_GATT as GATT
+from mesh.provisionee import BEARER_ADV as ADV, BEARER_GATT as GATT
 
 
 class Link:
