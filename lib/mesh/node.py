@@ -18,14 +18,8 @@
 import os
 from binascii import hexlify
 
-from mesh import beacon, const, keystore, log, pb_adv
-from mesh.adv import Scheduler
-from mesh.keystore import KeyStore
+from mesh import adv, beacon, const, keystore, log, netkeys, pb_adv, pb_gatt, provisionee, rolling_uuid
 from mesh.link import ADV, GATT, Link
-from mesh.netkeys import NetKeys
-from mesh.pb_gatt import PbGatt
-from mesh.provisionee import Provisionee
-from mesh.rolling_uuid import DEFAULT_PERIOD_S, PeriodCounter, RollingUuid, uuid4
 
 PERIOD_KEY = "uuid_period"  # NVS key (namespace "mesh") of the rolling-UUID period counter; survives node reset
 _ESP_ERR_NVS_NOT_FOUND = const(0x1102)
@@ -34,7 +28,7 @@ _ESP_ERR_NVS_NOT_FOUND = const(0x1102)
 _ADV_IND = const(0)
 _ADV_SCAN_IND = const(2)
 _ADV_NONCONN_IND = const(3)
-_TAG = "node"
+_TAG = const("node")
 
 # Board-config names, in bit order: OOB actions (§5.4.1.2, Tables 5.24 and 5.26), algorithms (Table 5.20),
 # OOB Information (§3.10.2, Table 3.55). Bits 7 (certificate-based provisioning) and 8 (provisioning records) would
@@ -86,24 +80,24 @@ class Node:
         self._actions = []
         board = board or {}
         cfg, adv_cfg, oob_info, uri = board_config(board)
-        self.store = KeyStore(nvs)
+        self.store = keystore.KeyStore(nvs)
         self.prov = self._provisionee(cfg, factory, keypair)
         self._counter = self.rolling = None
         if uuid is None and factory is not None and factory.uuid_secret:
-            period_s = board.get("uuid_period_s", DEFAULT_PERIOD_S)  # shorter only for tests and bring-up
-            self._counter = PeriodCounter(self._stored_period(), now_ms, period_s)
+            period_s = board.get("uuid_period_s", rolling_uuid.DEFAULT_PERIOD_S)  # shorter only for tests and bring-up
+            self._counter = rolling_uuid.PeriodCounter(self._stored_period(), now_ms, period_s)
             self._period = self._counter.period(now_ms)
-            self.rolling = RollingUuid(factory.uuid_secret, self._period)
+            self.rolling = rolling_uuid.RollingUuid(factory.uuid_secret, self._period)
             self._save_period()
             self._kind = "rolling"
         elif uuid is None:  # no rolling-UUID secret: a new random UUID every boot
-            uuid, self._kind = uuid4(rand(16)), "random"
+            uuid, self._kind = rolling_uuid.uuid4(rand(16)), "random"
             log.info(_TAG, "no rolling-UUID secret: random UUID for this boot")
         else:
             self._kind = "fixed"
         self.uuid_src = self.rolling or bytes(uuid)  # what the scheduler and PB-ADV read the UUID from
-        self.sched = Scheduler(self.uuid_src, oob_info, uri, adv_cfg, rand)
-        self.link = Link(self.prov, pb_adv.PbAdv(self.uuid_src, rand), PbGatt())
+        self.sched = adv.Scheduler(self.uuid_src, oob_info, uri, adv_cfg, rand)
+        self.link = Link(self.prov, pb_adv.PbAdv(self.uuid_src, rand), pb_gatt.PbGatt())
         self.net = None  # NetKeys once provisioned (RAM only)
         self._bearer = None  # link.bearer as last seen: scheduler link_opened/link_closed on changes
         self._started = False  # Provisioning Start seen on the current PB-ADV link
@@ -125,10 +119,10 @@ class Node:
         if factory is not None:
             full.update(factory.config())
         try:
-            return Provisionee(full, self.store, self.rand, self.app, keypair)
+            return provisionee.Provisionee(full, self.store, self.rand, self.app, keypair)
         except ValueError:
             log.error(_TAG, "factory data and board config disagree: board config only")
-            return Provisionee(cfg, self.store, self.rand, self.app, keypair)
+            return provisionee.Provisionee(cfg, self.store, self.rand, self.app, keypair)
 
     # ---- rolling-UUID period counter (no RTC: +1 per boot and per period of uptime, kept in NVS) ----
     def _stored_period(self):
@@ -255,7 +249,7 @@ class Node:
     # ---- internals ----
     def _configured(self):
         r = self.prov.record
-        self.net = NetKeys(r["net_key"])
+        self.net = netkeys.NetKeys(r["net_key"])
         self.sched.disable()
         self._provisioned = True
         log.info(_TAG, "provisioned: address 0x%04x, %d element(s), NID 0x%02x", r["address"], r["elements"],
