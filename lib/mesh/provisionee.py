@@ -4,8 +4,7 @@
 # Usage and the decisions taken where the spec is silent: docs/provisioning.md.
 import os
 
-from mesh import const, crypto, log
-from mesh import prov_pdu as P
+from mesh import const, crypto, log, prov_pdu as P
 
 _PROTOCOL_TIMEOUT_MS = const(60000)  # §5.4.4: the attempt fails 60 s after the last PDU sent or received,
 USER_TIMEOUT_MS = const(120000)  # or 120 s once Start chose Output or Input OOB, time for the user (§5.4.4)
@@ -22,7 +21,7 @@ _LEN_PLAIN = const(25)  # Provisioning Data (§5.4.1.8, §5.4.2.5): 25 encrypted
 _LEN_MIC = const(8)
 _LEN_DATA = const(_LEN_PLAIN + _LEN_MIC)
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # §5.4.2.4: alphanumeric OOB characters
-_TAG = "prov"
+_TAG = const("prov")
 
 # States. The PDU each one accepts is in _EXPECT (as h11 keeps its state table apart from the code).
 IDLE = "idle"  # no link: beaconing
