@@ -10,8 +10,7 @@
 #     uptime. Small numbers (1, 2, ...), so the two sources never collide. docs/advertising.md says how the
 #     provisioner finds either.
 # The secret never appears in a repr or a log line.
-from mesh import const
-from mesh.crypto import hmac_sha256
+from mesh import const, crypto
 
 DEFAULT_PERIOD_S = const(1800)  # 30 minutes
 _SECRET_MIN_LEN = const(16)
@@ -24,7 +23,7 @@ def derive(secret, period):
         raise ValueError("rolling-UUID secret shorter than 16 bytes")
     if not 0 <= period <= _PERIOD_MAX:
         raise ValueError("period number out of range")
-    return uuid4(hmac_sha256(secret, period.to_bytes(4, "big"))[:16])
+    return uuid4(crypto.hmac_sha256(secret, period.to_bytes(4, "big"))[:16])
 
 
 def uuid4(raw16):
