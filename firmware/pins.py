@@ -8,8 +8,7 @@ import time
 from machine import Pin
 from micropython import const
 
-from mesh import log, provisionee
-from mesh import prov_pdu as P
+from mesh import log, prov_pdu as P, provisionee
 
 _PULSE_ON_MS = const(250)
 _PULSE_OFF_MS = const(350)  # pulses of one count < 1 s apart; a group ends with a longer pause
@@ -22,7 +21,7 @@ _ATTENTION_HALF_MS = const(250)  # attention: 2 Hz blinking (§5.4.1.1 Attention
 _PUSH_DONE_MS = const(5000)
 _HOLD_RESET_MS = const(10000)  # button held this long: node reset
 _DEBOUNCE_MS = const(30)
-_TAG = "ui"
+_TAG = const("ui")
 _OUTPUTS = ((P.OUTPUT_BLINK, "led"), (P.OUTPUT_BEEP, "buzzer"), (P.OUTPUT_VIBRATE, "vibrate"))
 
 
@@ -115,22 +114,17 @@ class Ui:
         else:
             print("OOB input: type node.input_number(n) (up to %d digits)" % size)
 
-    def input_complete(self):  # the provisioner has the value: stop showing it
+    def _done(self, *args):
         self._stop()
 
-    def link_close(self, bearer, reason):
+    def _ended(self, *args):
         self._stop()
         self._want_push = False
 
-    def complete(self, net_key_index, address):
-        self._stop()
-
-    def failed(self, code):
-        self._stop()
-
-    def reset(self):
-        self._stop()
-        self._want_push = False
+    # input_complete(): the provisioner has the value, stop showing it; complete(net_key_index, address) and
+    # failed(code): the attempt is over; link_close(bearer, reason) and reset(): no Input OOB pushes expected either
+    input_complete = complete = failed = _done
+    link_close = reset = _ended
 
     # ---- button ----
     def _edge(self, pin):
