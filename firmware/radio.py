@@ -27,7 +27,7 @@ _IDLE_MS = const(60000)  # wake at least this often: keeps the ticks_diff clock 
 # Disallowed; MicroPython asserts on it), hence both stopped first. RPA (2) cannot be renewed on demand: NimBLE
 # rotates it on its own timer. docs/advertising.md, "Private address".
 _ADDR_NRPA = const(3)
-_TAG = "radio"
+_TAG = const("radio")
 
 # Mesh Provisioning Service (Mesh Protocol v1.1 §7.1): Data In (write without response), Data Out (notify)
 _SERVICE = (bluetooth.UUID(0x1827), ((bluetooth.UUID(0x2ADB), bluetooth.FLAG_WRITE_NO_RESPONSE),
