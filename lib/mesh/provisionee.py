@@ -160,8 +160,15 @@ class Provisionee:
 
     def poll(self, now_ms):
         self._now = now_ms
-        if self._timer is not None and now_ms >= self._timer:
-            self._timeout()
+        if self._timer is not None and now_ms >= self._timer:  # the provisioning timer (§5.4.4) ran out
+            self._timer = None
+            if self.state == COMPLETE:
+                self.close_reason = CLOSE_SUCCESS
+            else:
+                log.error(_TAG, "provisioning timed out in state %s", self.state)
+                self.close_reason = CLOSE_TIMEOUT  # §5.4.4, also when our Failed was never answered by a close
+                self._end()
+                self.state = FAILED
         s = self._s
         if s is not None and s.ecdh is not None:
             self._ecdh_step(s)
@@ -425,16 +432,6 @@ class Provisionee:
         self._end()
         self.state = FAILED  # §5.4.4: wait for the provisioner to close the link
         self._call("failed", code)
-
-    def _timeout(self):
-        self._timer = None
-        if self.state == COMPLETE:
-            self.close_reason = CLOSE_SUCCESS
-        else:
-            log.error(_TAG, "provisioning timed out in state %s", self.state)
-            self.close_reason = CLOSE_TIMEOUT  # §5.4.4, also when our Failed was never answered by a close
-            self._end()
-            self.state = FAILED
 
     def _end(self):
         # Drop every session secret; the next attempt gets a new key pair if ours went on air.
