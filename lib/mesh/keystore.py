@@ -88,11 +88,6 @@ def decode(blob):
     return int.from_bytes(body[1:5], "big"), record
 
 
-def _newer(a, b):
-    # generation numbers compared in serial-number arithmetic, so even a wrap after 2**32 saves stays ordered
-    return a != b and (a - b) & _GEN_MASK < _GEN_HALF
-
-
 class KeyStore:
     """save(record) / load() -> record | None / erase(). extra_keys: other keys in the same namespace that a
     node reset must erase too (the firmware's, e.g. a sequence number)."""
@@ -132,7 +127,9 @@ class KeyStore:
         slots = [self._slot(0), self._slot(1)]
         cur = None
         for i in (0, 1):
-            if slots[i][1] is not None and (cur is None or _newer(slots[i][1], slots[cur][1])):
+            g = slots[i][1]
+            # generation numbers compared in serial-number arithmetic, so even a wrap after 2**32 saves stays ordered
+            if g is not None and (cur is None or g != slots[cur][1] and (g - slots[cur][1]) & _GEN_MASK < _GEN_HALF):
                 cur = i
         return cur, slots
 
