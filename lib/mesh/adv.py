@@ -171,7 +171,13 @@ class Scheduler:
 
     # ---- what to do ----------------------------------------------------------------------------------------
     def poll(self, now_ms):
-        self._timers(now_ms)
+        # Backoff timers first: a stalled link is one step up, a quiet spell back to 1x
+        if self._stall_at is not None and now_ms >= self._stall_at:
+            self._stall_at = None
+            self._penalize()
+        if self._quiet_at is not None and now_ms >= self._quiet_at:
+            self._quiet_at = None
+            self.backoff = 0
         cur = self._cur
         if cur is not None and not self._dirty and now_ms < cur.until_ms:
             return cur
@@ -214,14 +220,6 @@ class Scheduler:
             if self.backoff < self._k_max:
                 self.backoff += 1
                 log.info(_TAG, "beacon backoff x%d", 1 << self.backoff)
-
-    def _timers(self, now):
-        if self._stall_at is not None and now >= self._stall_at:
-            self._stall_at = None
-            self._penalize()
-        if self._quiet_at is not None and now >= self._quiet_at:
-            self._quiet_at = None
-            self.backoff = 0
 
     def _payloads(self):
         u = self._src if isinstance(self._src, (bytes, bytearray)) else self._src.uuid
