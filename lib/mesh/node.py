@@ -33,11 +33,11 @@ _TAG = const("node")
 # Board-config names, in bit order: OOB actions (§5.4.1.2, Tables 5.24 and 5.26), algorithms (Table 5.20),
 # OOB Information (§3.10.2, Table 3.55). Bits 7 (certificate-based provisioning) and 8 (provisioning records) would
 # promise what this device does not do (it answers the record PDUs with Invalid PDU); 9-10 are RFU: none can be set.
-OUTPUT_ACTIONS = ("blink", "beep", "vibrate", "numeric", "alphanumeric")
-INPUT_ACTIONS = ("push", "twist", "numeric", "alphanumeric")
-ALGORITHMS = ("cmac", "hmac")
-OOB_INFO = ("other", "uri", "2d_code", "bar_code", "nfc", "number", "string", "", "", "", "",
-            "on_box", "inside_box", "on_paper", "inside_manual", "on_device")
+_OUTPUT_ACTIONS = const(("blink", "beep", "vibrate", "numeric", "alphanumeric"))
+_INPUT_ACTIONS = const(("push", "twist", "numeric", "alphanumeric"))
+_ALGORITHMS = const(("cmac", "hmac"))
+_OOB_INFO = const(("other", "uri", "2d_code", "bar_code", "nfc", "number", "string", "", "", "", "",
+                    "on_box", "inside_box", "on_paper", "inside_manual", "on_device"))
 _OOB_UNSUPPORTED = const(0x0780)
 
 
@@ -55,13 +55,13 @@ def board_config(board):
     """The board configuration (boards/config/*.json, a dict) -> (provisionee config, scheduler overrides,
     OOB Information, URI). ValueError for an unknown name."""
     p = dict(board.get("provisioning") or {})
-    for key, names in (("output_actions", OUTPUT_ACTIONS), ("input_actions", INPUT_ACTIONS),
-                       ("algorithms", ALGORITHMS)):
+    for key, names in (("output_actions", _OUTPUT_ACTIONS), ("input_actions", _INPUT_ACTIONS),
+                       ("algorithms", _ALGORITHMS)):
         if key in p:
             p[key] = _bits(p[key], names)
     if board.get("hotel"):
         p["hotel"] = dict(board["hotel"])
-    oob = _bits(board.get("oob_info", 0), OOB_INFO)
+    oob = _bits(board.get("oob_info", 0), _OOB_INFO)
     if oob & _OOB_UNSUPPORTED:
         raise ValueError("oob_info")
     return p, dict(board.get("advertising") or {}), oob, board.get("uri")
