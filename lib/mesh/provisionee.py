@@ -20,7 +20,7 @@ _ADDR_UNICAST_MAX = const(0x7FFF)  # §3.4.2.2
 _LEN_PLAIN = const(25)  # Provisioning Data (§5.4.1.8, §5.4.2.5): 25 encrypted octets, then the 8-octet MIC
 _LEN_MIC = const(8)
 _LEN_DATA = const(_LEN_PLAIN + _LEN_MIC)
-_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # §5.4.2.4: alphanumeric OOB characters
+_ALNUM = const("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # §5.4.2.4: alphanumeric OOB characters
 _TAG = const("prov")
 
 # States. The PDU each one accepts is in _EXPECT (as h11 keeps its state table apart from the code).
