@@ -4,11 +4,24 @@ provisions it on the retry. Power cut again once provisioned: it boots provision
 button held 10 s (pressed through the hub) erases its keys and it beacons again, and it can be provisioned anew.
 """
 
+import contextlib
 import threading
 
 from e2e_helpers import Corridor, heard, results, stored
 
 LOCK = dict(lock_id="401", uuid_secret="random", room="401", floor="4", output_size="1", output_actions="1")
+
+
+@contextlib.contextmanager
+def _one_lock(tmp_path, seed, row):
+    """A corridor with the air, a hotel network and one booted lock described by its lock-table `row`."""
+    with Corridor(tmp_path, seed=seed) as c:
+        c.start_air()
+        c.write_table([row])
+        c.init_db(hotel=True)
+        lock = c.add_lock(row["lock_id"])
+        c.wait_booted()
+        yield c, lock
 
 
 def _provision_with_power_cut(c, lock, when):
@@ -29,12 +42,7 @@ def _provision_with_power_cut(c, lock, when):
 
 
 def test_power_cut_mid_provisioning_then_retry_then_button_reset(tmp_path):
-    with Corridor(tmp_path, seed=9) as c:
-        c.start_air()
-        c.write_table([LOCK])
-        c.init_db(hotel=True)
-        lock = c.add_lock("401")
-        c.wait_booted()
+    with _one_lock(tmp_path, 9, LOCK) as (c, lock):
         first_uuid = lock.status()["uuid"]
         p = _provision_with_power_cut(c, lock, "Output OOB: showing a count")  # past Start and the public keys
         row = results(p.stdout)["401"]
@@ -68,12 +76,7 @@ PUSH_LOCK = dict(lock_id="402", uuid_secret="random", room="402", floor="4", inp
 def test_power_cut_while_the_provisioner_pushes_the_button_then_retry(tmp_path):
     """Regression: the button presses of a failed attempt must stop with it, or they land in the retry's count
     (the lock then fails Confirmation and only a third attempt succeeds)."""
-    with Corridor(tmp_path, seed=11) as c:
-        c.start_air()
-        c.write_table([PUSH_LOCK])
-        c.init_db(hotel=True)
-        lock = c.add_lock("402")
-        c.wait_booted()
+    with _one_lock(tmp_path, 11, PUSH_LOCK) as (c, lock):
         p = _provision_with_power_cut(c, lock, "Input OOB: press the button")
         row = results(p.stdout)["402"]
         assert p.returncode == 0 and row["outcome"].endswith(", 2 attempts"), p.stdout + p.stderr
