@@ -13,7 +13,8 @@ radio start-up/turn-around on top; a connectable event listens RX_LISTEN_US afte
 access-address match window); currents from the ESP32 datasheet's RF power-consumption table: TX at 0 dBm 130 mA,
 RX 100 mA. The CPU (awake while MicroPython runs) is not counted: this is the radio's share only.
 
-Usage: python tools/bench_adv.py [--quick]   (--quick skips the density table)
+Usage: python tools/bench_adv.py [--quick]   (--quick: smoke test; one simulated minute of polls, 10 locks in the
+resolver, the density study's smallest configuration)
 """
 
 import pathlib
@@ -111,6 +112,7 @@ def poll_cost(horizon_ms=HOUR_MS):
 
 
 def main(argv):
+    quick = "--quick" in argv
     print("## 1. Airtime and energy, one idle unprovisioned lock, per hour")
     print("| configuration | beacon events/h | vs closed form | PB-GATT events/h | radio on | radio mAh/day |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -118,22 +120,23 @@ def main(argv):
         r = airtime(cfg)
         print("| %s | %.0f | %.3f | %.0f | %.3f %% | %.2f |" % (label, r["beacon"], r["beacon"] / r["expect"],
                                                            r["gatt"], 100 * r["on"], r["mah_day"]))
-    print("\n## 2. Scheduler cost (one simulated hour, defaults)")
-    pc = poll_cost()
+    print("\n## 2. Scheduler cost (one simulated %s, defaults)" % ("minute" if quick else "hour"))
+    pc = poll_cost(60_000 if quick else HOUR_MS)
     (n, mp), (_, cp) = pc["micropython"], pc["cpython"]
     print("| interpreter | polls/h | us per poll |\n|---|---:|---:|")
     print("| MicroPython unix | %d | %.1f |\n| CPython 3.11 | %d | %.1f |" % (n, mp, n, cp))
     print("MicroPython/CPython: %.1fx" % (mp / cp))
-    print("\n## 3. Rolling-UUID resolver, 1,000 locks (counter window 96 ahead, RTC window +-2)")
-    b = uuid_resolver.bench(1000)
+    locks = 10 if quick else 1000
+    print("\n## 3. Rolling-UUID resolver, %d locks (counter window 96 ahead, RTC window +-2)" % locks)
+    b = uuid_resolver.bench(locks)
     print("| entries | counter windows build | RTC window build | look-up |\n|---:|---:|---:|---:|")
     print("| %d | %.0f ms | %.0f ms | %.2f us |" % (b["entries"], b["counter_build_s"] * 1000,
                                                    b["rtc_build_s"] * 1000, b["lookup_us"]))
-    if "--quick" not in argv:
-        print("\n## 4. Density study (tools/density.py --full)")
-        t = time.perf_counter()
-        print(density.markdown(density.table()))
-        print("(%.1f s)" % (time.perf_counter() - t))
+    print("\n## 4. Density study (tools/density.py %s)" % ("smallest configuration" if quick else "--full"))
+    t = time.perf_counter()
+    rows = density.table(ns=(50,), scenarios=("together",), variants=density.VARIANTS[:1]) if quick else density.table()
+    print(density.markdown(rows))
+    print("(%.1f s)" % (time.perf_counter() - t))
     return 0
 
 

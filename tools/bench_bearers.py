@@ -17,7 +17,8 @@ Channel models (deliberately simple):
 Time runs from the provisioner's first Link Open / the connection, until the provisioner has Provisioning
 Complete. Frames count every transmission on air (both directions) until then, plus the Link Close.
 
-Usage: python tools/bench_bearers.py [runs]     (default 200 runs per configuration; seeded, deterministic)
+Usage: python tools/bench_bearers.py [--quick] [runs]   (default 200 runs per configuration; seeded, deterministic;
+--quick: smoke test, 2 runs per configuration, and an attempt that does not complete is a failure, exit 1)
 """
 
 import binascii
@@ -248,10 +249,14 @@ def _row(name, results, target=None):
     print("%-34s %5d/%-5d %7.0f %7.0f %7.0f %6.1f %6.1f%s" % (
         name, ok, len(results), statistics.mean(times), statistics.median(times), p95, statistics.mean(dev),
         statistics.mean(host), verdict))
+    return ok == len(results)
 
 
 def main(argv):
-    runs = int(argv[1]) if len(argv) > 1 else 200
+    quick = "--quick" in argv
+    args = [a for a in argv[1:] if a != "--quick"]
+    runs = int(args[0]) if args else 2 if quick else 200
+    complete = True
     log.level = log.ERROR
     log.sink = lambda line: None
     print("%-34s %11s %7s %7s %7s %6s %6s" % ("bearer / loss / burst", "completed", "mean ms", "p50 ms", "p95 ms",
@@ -261,16 +266,17 @@ def main(argv):
         for loss in (0.0, 0.10):
             res = [run_adv(seed, loss, count, ack_count) for seed in range(runs)]
             target = 1000 if loss == 0 else 3000
-            _row("PB-ADV  loss %2d%%  burst %d, acks %d" % (loss * 100, count, ack_count), res, target)
+            complete &= _row("PB-ADV  loss %2d%%  burst %d, acks %d" % (loss * 100, count, ack_count), res, target)
     count = adv.DEFAULTS["pb_adv_count"]
     for loss in (0.0, 0.10):
         res = [run_adv(seed, loss, count, count, scheduler=True) for seed in range(runs)]
-        _row("PB-ADV  loss %2d%%  mesh.adv, prov %d" % (loss * 100, count), res, 1000 if loss == 0 else 3000)
+        complete &= _row("PB-ADV  loss %2d%%  mesh.adv, prov %d" % (loss * 100, count), res,
+                         1000 if loss == 0 else 3000)
     for mtu in (23, 69):
         for loss in (0.0, 0.10):
             res = [run_gatt(seed, loss, mtu) for seed in range(runs)]
-            _row("PB-GATT loss %2d%%  ATT_MTU %d" % (loss * 100, mtu), res, 500 if mtu == 23 else None)
-    return 0
+            complete &= _row("PB-GATT loss %2d%%  ATT_MTU %d" % (loss * 100, mtu), res, 500 if mtu == 23 else None)
+    return 1 if quick and not complete else 0
 
 
 if __name__ == "__main__":

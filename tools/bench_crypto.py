@@ -8,7 +8,7 @@ their total. Timing targets live here, not in tests: ratio <= 1.0, longest stret
 The machine is shared, so each figure comes two ways: the median wall-clock time of RUNS x ROUNDS calls and the
 best (minimum) of them, the one least disturbed by other processes (under load even CPU time inflates on this
 VM, so it is not used). Both sides are measured in alternating rounds.
-Usage: python tools/bench_crypto.py [runs-per-round]
+Usage: python tools/bench_crypto.py [--quick] [runs-per-round]   (--quick: smoke test, 1 call per side, 1 round)
 """
 
 import json
@@ -22,8 +22,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MICROPYTHON = os.environ.get("MICROPYTHON") or str(pathlib.Path(sys.executable).with_name("micropython"))
 HEAP = "256K"  # roughly the Python heap of an ESP32 without PSRAM
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-ROUNDS = 3
+QUICK = "--quick" in sys.argv
+_ARGS = [a for a in sys.argv[1:] if a != "--quick"]
+RUNS = int(_ARGS[0]) if _ARGS else 1 if QUICK else 10
+ROUNDS = 1 if QUICK else 3
 
 MP_PRELUDE = r"""
 import sys, time, gc, json

@@ -14,7 +14,9 @@ the host provisioner (tools/hostprov), on this machine.
    on the console when beaconing and when provisioned; the stand-ins' own share; and the smallest -X heapsize
    with which a lock boots and beacons, and with which it is provisioned (PB-ADV and PB-GATT), by bisection.
 
-Usage: python tools/bench_e2e.py [rounds]     (default 5 rounds per bearer and loss)
+Usage: python tools/bench_e2e.py [--quick] [rounds]     (default 5 rounds per bearer and loss)
+--quick: smoke test; one PB-ADV lock, one round at 0 % loss, and for the heap the probes and one trial each at
+the bisection's upper bound instead of the bisection.
 """
 
 import asyncio
@@ -35,11 +37,14 @@ from hostprov import cli, protocol  # noqa: E402
 import air_client  # noqa: E402
 
 MICROPYTHON = str(pathlib.Path(sys.executable).with_name("micropython"))
-ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+QUICK = "--quick" in sys.argv
+_ARGS = [a for a in sys.argv[1:] if a != "--quick"]
+ROUNDS = int(_ARGS[0]) if _ARGS else 1 if QUICK else 5
 HEAP_STEP = 2048  # bisection resolution, bytes
 TRIAL_S = 30  # one heap trial: boot + provisioning, at most
 BOOT_OK_S = 3  # a lock alive and beaconing this long after boot counts as booted
-LOCKS = {"PB-ADV": "501", "PB-GATT": "502"}
+LOCKS = {"PB-ADV": "501"} if QUICK else {"PB-ADV": "501", "PB-GATT": "502"}
+LOSSES = (0.0,) if QUICK else (0.0, 0.1)
 HEAP_PROBE = "import gc; gc.collect(); print('heap-probe', gc.mem_alloc(), gc.mem_free())"
 
 
@@ -78,7 +83,9 @@ def provision_rounds(c, loss, rounds, got):
                 lock.wait_log("keystore: all keys erased", since=since)
             time.sleep(1.0)  # the fresh key pair is made while beaconing, as after any reset
         argv = ["provision", "--db", str(c.db), "--air", c.air, "--locks", str(c.table), "--bearer", "adv",
-                "--gatt-locks", LOCKS["PB-GATT"], "--parallel", "1", "--again"]
+                "--parallel", "1", "--again"]
+        if "PB-GATT" in LOCKS:
+            argv += ["--gatt-locks", LOCKS["PB-GATT"]]
         os.environ["HOSTPROV_PASSPHRASE"] = c.env["HOSTPROV_PASSPHRASE"]
         with open(os.devnull, "w") as null:
             out, err, sys.stdout, sys.stderr = sys.stdout, sys.stderr, null, null  # its table and progress bar
@@ -179,6 +186,8 @@ def trial(c, lock_id, heap, mpy, provision):
 def min_heap(c, lock_id, mpy, provision, lo=16 * 1024, hi=1024 * 1024):
     if not trial(c, lock_id, hi, mpy, provision):
         raise SystemExit("the lock does not run even with %d bytes of heap" % hi)
+    if QUICK:
+        return hi
     while hi - lo > HEAP_STEP:
         mid = (lo + hi) // 2 // 64 * 64
         if trial(c, lock_id, mid, mpy, provision):
@@ -202,8 +211,8 @@ def main():
                 c.add_lock(i)
             c.wait_booted()
             time.sleep(1.0)
-            times = {loss: provision_rounds(c, loss, ROUNDS, got) for loss in (0.0, 0.1)}
-            lock_ecdh, prov_ecdh = ecdh_costs()
+            times = {loss: provision_rounds(c, loss, ROUNDS, got) for loss in LOSSES}
+            lock_ecdh, prov_ecdh = ecdh_costs(1 if QUICK else 15)
         mpy = tmp / "mpy"
         precompile(mpy)
         with Corridor(tmp / "heap", seed=2) as c:

@@ -9,7 +9,7 @@ poll() slices included, as a bearer would drive it. Printed side by side with th
   - peak heap above idle: the smallest `-X heapsize` that completes a provisioning minus the smallest that holds
     the idle, beaconing provisionee (modules precompiled with mpy-cross as on the board, so no compiler in the
     heap). Target <= 16 KB.
-Usage: python tools/bench_prov.py [runs]
+Usage: python tools/bench_prov.py [--quick] [runs]   (--quick: smoke test, 1 run)
 """
 
 import json
@@ -197,7 +197,8 @@ def reference_side(v, runs):
 
 def main():
     global RUNS
-    RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else RUNS
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    RUNS = int(args[0]) if args else 1 if "--quick" in sys.argv else RUNS
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench_prov_"))
     try:
         (tmp / "mesh").mkdir()
