@@ -16,7 +16,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import air_client  # noqa: E402, F401  (re-exported for the tests, as the next line)
-from demo import Corridor, SimLock, heard, precompile, results  # noqa: E402, F401
+from demo import Corridor, SimLock, heard, precompile, results, sniff  # noqa: E402, F401
 
 WINDOW = 8  # bytes: a leak of any 8 consecutive bytes of a secret counts, not only the whole value
 

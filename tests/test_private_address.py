@@ -5,11 +5,10 @@ board key uuid_period_s; beacon windows of 400 ms every 700 ms put each UUID on 
 tools/provision.py provisions it over PB-ADV: scanning came back after every address change.
 """
 
-import asyncio
 import json
 import sys
 
-from e2e_helpers import ROOT, Corridor, air_client, results
+from e2e_helpers import ROOT, Corridor, results, sniff
 
 sys.path.insert(0, str(ROOT / "tools"))
 import uuid_resolver  # noqa: E402
@@ -27,23 +26,8 @@ def _carried(data):
 
 
 def _sniff(hub, seconds):
-    async def go():
-        radio = await air_client.join(hub, name="observer")
-        await radio.scan(0, interval_ms=30, window_ms=30)
-        got, loop = [], asyncio.get_running_loop()
-        end = loop.time() + seconds
-        try:
-            while (left := end - loop.time()) > 0:
-                try:
-                    a = await asyncio.wait_for(radio.adverts.get(), left)
-                except asyncio.TimeoutError:
-                    break
-                got.append((a.addr.hex(), a.addr_type, _carried(a.data), a.data[1]))
-        finally:
-            await radio.close()
-        return got
-
-    return asyncio.run(go())
+    """Every advert on air: (address hex, address type, Device UUID carried or None, AD type)."""
+    return sniff(hub, seconds, lambda a: (a.addr.hex(), a.addr_type, _carried(a.data), a.data[1]))
 
 
 def test_each_uuid_from_its_own_private_address(tmp_path):

@@ -261,8 +261,9 @@ def results(stdout):
     return rows
 
 
-def heard(hub, addr, seconds, enough=None):
-    """Advertising packets from radio `addr` (hex) heard in `seconds`, or until enough(packets) -> [(type, data)]."""
+def sniff(hub, seconds, pick, enough=None):
+    """Listen on the air for `seconds` as a scanning radio: [pick(advert)] for every advert where pick() is not
+    None, stopping early once enough(list) is true."""
     sys.path.insert(0, str(TOOLS))
     import air_client
 
@@ -277,8 +278,9 @@ def heard(hub, addr, seconds, enough=None):
                     a = await asyncio.wait_for(radio.adverts.get(), end - loop.time())
                 except asyncio.TimeoutError:
                     break
-                if a.addr.hex() == addr:
-                    got.append((a.adv_type, a.data))
+                item = pick(a)
+                if item is not None:
+                    got.append(item)
                     if enough is not None and enough(got):
                         break
         finally:
@@ -286,6 +288,11 @@ def heard(hub, addr, seconds, enough=None):
         return got
 
     return asyncio.run(go())
+
+
+def heard(hub, addr, seconds, enough=None):
+    """Advertising packets from radio `addr` (hex) heard in `seconds`, or until enough(packets) -> [(type, data)]."""
+    return sniff(hub, seconds, lambda a: (a.adv_type, a.data) if a.addr.hex() == addr else None, enough)
 
 
 # --- the demo --------------------------------------------------------------------------------------------------
