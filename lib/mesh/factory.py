@@ -4,7 +4,7 @@
 # (no static OOB, no OOB public key, no rolling UUID, no hotel check) or the board's capability value stays.
 from binascii import hexlify
 
-from mesh import const, log
+from mesh import const, keystore, log
 from mesh.p256 import N as P256_N  # P-256 group order: a private key is in [1, n - 1]
 
 NAMESPACE = "factory"
@@ -18,7 +18,6 @@ BLOBS = (("uuid_secret", range(16, 65)), ("static_oob", (16, 32)), ("oob_priv", 
 # prohibited. Algorithms 2-3: "The BTM_ECDH_P256_HMAC_SHA256_AES_CCM bit [...] shall be set to 1 by a Provisionee".
 CAPS = (("elements", 1, 255), ("algorithms", 2, 0x03), ("oob_required", 0, 1), ("output_size", 0, 8),
          ("output_actions", 0, 0x1F), ("input_size", 0, 8), ("input_actions", 0, 0x0F))
-_ESP_ERR_NVS_NOT_FOUND = const(0x1102)
 
 
 class FactoryData:
@@ -67,7 +66,7 @@ def _read(fd, nvs, key, blob):
             return bytes(buf[:n])
         return nvs.get_i32(key)
     except OSError as e:
-        if e.args and e.args[0] == -_ESP_ERR_NVS_NOT_FOUND:
+        if keystore.missing(e):
             return None
         _problem(fd, key, "unreadable (error %s)" % (e.args[0] if e.args else "?"))
         return None

@@ -43,6 +43,12 @@ def _errno(e):
     return e.args[0] if e.args else 0
 
 
+def missing(e):
+    """True when an OSError from esp32.NVS means "no such key" (ESP_ERR_NVS_NOT_FOUND, raised as OSError(-code)):
+    the one NVS condition every reader treats as "absent" rather than as a fault."""
+    return -_errno(e) == _ESP_ERR_NVS_NOT_FOUND
+
+
 def encode(record, generation):
     """The slot blob for `record` (the dict in docs/architecture.md). ValueError if a field is out of range."""
     net_key, dev_key, hotel = record["net_key"], record["dev_key"], record.get("hotel")
@@ -183,7 +189,7 @@ class KeyStore:
             try:
                 self.nvs.erase_key(key)
             except OSError as e:
-                if -_errno(e) != _ESP_ERR_NVS_NOT_FOUND:
+                if not missing(e):
                     raise
                 continue
             self.nvs.commit()

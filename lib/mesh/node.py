@@ -22,7 +22,6 @@ from mesh import adv, beacon, const, keystore, log, netkeys, pb_adv, pb_gatt, pr
 from mesh.link import ADV, GATT, Link
 
 PERIOD_KEY = "uuid_period"  # NVS key (namespace "mesh") of the rolling-UUID period counter; survives node reset
-_ESP_ERR_NVS_NOT_FOUND = const(0x1102)
 # Advertising PDU types of a scan result (Core Vol 4 Part E §7.7.65.2); PB-ADV rides ADV_NONCONN_IND (§5.2.1),
 # but a provisioner on stock MicroPython can only send ADV_SCAN_IND or ADV_IND: all three are accepted.
 _ADV_IND = const(0)
@@ -129,7 +128,7 @@ class Node:
         try:
             return max(0, self.nvs.get_i32(PERIOD_KEY))
         except OSError as e:
-            if not (e.args and e.args[0] == -_ESP_ERR_NVS_NOT_FOUND):
+            if not keystore.missing(e):
                 log.error(_TAG, "period counter unreadable (%s): starting at 0", e.args[0] if e.args else "?")
             return 0
 
