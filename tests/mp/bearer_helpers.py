@@ -4,6 +4,7 @@ from mesh import log
 from mesh.pb_adv import PbAdv
 from mesh.pb_gatt import PbGatt
 from mpunit import h
+from prov_helpers import MemStore  # the key store contract in RAM (test_link and hostprov_helpers import it here)
 
 UUID = h("70cf7c9732a345b691494810d2e9cbf4")
 LINK = h("23af5850")
@@ -114,22 +115,6 @@ def fuzz_gatt(values, mtu=23, step_ms=7):
     for ev in g.poll(now):
         _check_event(ev, counts)
     return counts
-
-
-class MemStore:
-    """The key store's interface over a variable (the real one, over NVS, is mesh.keystore)."""
-
-    def __init__(self):
-        self.record = None
-
-    def save(self, record):
-        self.record = dict(record)
-
-    def load(self):
-        return self.record
-
-    def erase(self):
-        self.record = None
 
 
 # ---- a device held across RPC calls, for the interop test against tools/hostprov (tests/test_bearer_fuzz.py) ----
