@@ -13,6 +13,7 @@ import io
 import importlib.metadata as md
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -267,3 +268,26 @@ def test_the_fake_controller_answers_h4_commands_and_records_advertising_types(t
     host.chmod(0o755)
     types, out = hci_adv_check.run(str(host), timeout_s=20)
     assert types == hci_adv_check.PATCHED and "done" in out, out
+
+
+# --- the C module _mesh_p256 (boards/MESH_LOCK/cmodules) ------------------------------------------------------
+
+def test_c_module_is_wired_for_both_build_systems_and_its_stub_matches_its_functions():
+    cm = ROOT / "boards" / "MESH_LOCK" / "cmodules"
+    assert "mesh_p256/micropython.cmake" in (cm / "micropython.cmake").read_text()
+    assert "mesh_p256.c" in (cm / "mesh_p256" / "micropython.cmake").read_text()
+    assert "mesh_p256.c" in (cm / "mesh_p256" / "micropython.mk").read_text()
+    c = (cm / "mesh_p256" / "mesh_p256.c").read_text()
+    assert "MP_REGISTER_MODULE(MP_QSTR__mesh_p256" in c
+    exported = set(re.findall(r"MP_ROM_QSTR\(MP_QSTR_(\w+)\), MP_ROM_PTR", c))
+    stub = (cm / "mesh_p256" / "_mesh_p256.pyi").read_text()
+    assert exported == set(re.findall(r"^def (\w+)\(", stub, re.M)) == {"ecdh", "public_key"}
+    # arity in C (MP_DEFINE_CONST_FUN_OBJ_n) = arity in the stub = what lib/mesh/p256.py passes
+    for name in exported:
+        n = int(re.search(r"MP_DEFINE_CONST_FUN_OBJ_(\d)\(mesh_p256_%s_obj" % name, c).group(1))
+        assert len(re.search(r"^def %s\((.*?)\)" % name, stub, re.M).group(1).split(",")) == n, name
+    p256 = (ROOT / "lib" / "mesh" / "p256.py").read_text()
+    assert "_native.ecdh(private32, peer_public64)" in p256 and "_native.public_key(d)" in p256
+    sdk = (ROOT / "boards" / "MESH_LOCK" / "sdkconfig.board").read_text()
+    for opt in ("MBEDTLS_ECP_C", "MBEDTLS_ECDH_C", "MBEDTLS_ECP_DP_SECP256R1_ENABLED", "MBEDTLS_ECP_NIST_OPTIM"):
+        assert "\nCONFIG_%s=y\n" % opt in sdk, opt

@@ -13,6 +13,9 @@
 # - Variable point (ECDH): a regular signed 4-bit window (64 digits, all odd and non-zero, from a table of
 #   P, 3P, ..., 15P kept in Jacobian form with Z^2 and Z^3 cached).
 # - Generator (key generation): a 4-tooth comb over a precomputed table of 15 affine points (64 doublings).
+# The MESH_LOCK firmware has a C module, _mesh_p256 (boards/MESH_LOCK/cmodules: mbedTLS's P-256, which ESP-IDF
+# already links for TLS), several times faster; the functions below use it when it is there, after the same
+# key checks, as one slice. Stock firmware, the PyPI unix port and CPython run the Python code.
 # Timing: ECDH runs the same sequence of field operations for every scalar, so every slice between two yields
 # costs the same whatever the key (a window NAF would be ~10% faster, but its additions fall where the key's
 # bits say, and with the cooperative form that pattern becomes visible as radio-response timing; a
@@ -22,6 +25,11 @@
 import os
 
 from mesh import const
+
+try:
+    import _mesh_p256 as _native  # ecdh(d32, q64) -> x32, public_key(d32) -> x32 || y32
+except ImportError:
+    _native = None
 
 _P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # group order (mesh.factory checks keys with it)
@@ -348,6 +356,9 @@ def p256_ecdh_steps(private32, peer_public64):
     """
     k = _scalar(private32)
     px, py = _point(peer_public64)
+    if _native:
+        yield
+        return _native.ecdh(private32, peer_public64)
     x, _ = yield from _ecdh_ladder_steps(k, px, py)
     return x.to_bytes(32, "big")
 
@@ -361,6 +372,9 @@ def p256_keypair_steps(rand=os.urandom):
         k = int.from_bytes(d, "big")
         if 0 < k <= N >> 1:  # rejection sampling: uniform in [1, n/2] (§5.4.3.1: "between 1 and r/2")
             break
+    if _native:
+        yield
+        return d, _native.public_key(d)
     x, y = yield from _comb_steps(k)
     return d, _public64(x, y)
 
@@ -376,6 +390,9 @@ def run_steps(gen):
 
 def p256_public_key(private32):
     """The 64-byte public key X||Y of a 32-byte private key."""
+    if _native:
+        _scalar(private32)  # the same range check and message as the Python code
+        return _native.public_key(private32)
     return _public64(*run_steps(_comb_steps(_scalar(private32))))
 
 

@@ -21,3 +21,15 @@ def count_steps(gen):
 
 def ecdh_by_steps(private32, peer_public64):
     return count_steps(crypto.p256_ecdh_steps(private32, peer_public64))
+
+
+def use_native(on):
+    """Make mesh.p256 use its C module (if this micropython has one) or its Python code; True if native is on."""
+    from mesh import p256
+
+    try:
+        import _mesh_p256 as native
+    except ImportError:
+        native = None
+    p256._native = native if on else None
+    return p256._native is not None

@@ -1,5 +1,5 @@
 # Mesh Protocol v1.1 §8.1, §8.2 and §8.17 sample data through mesh.crypto (MicroPython and CPython).
-from crypto_helpers import count_steps
+from crypto_helpers import count_steps, use_native
 from mpunit import h, hx, raises, vectors
 
 from mesh import crypto
@@ -114,16 +114,43 @@ def test_p256_sample_keys_and_ecdh():
 
 
 def test_p256_cooperative_forms():
+    # The Python code (the C module of the MESH_LOCK build, when this interpreter has it, is one slice).
     prov_pub = v("PublicKeyProvisionerX") + v("PublicKeyProvisionerY")
     dev_pub = v("PublicKeyDeviceX") + v("PublicKeyDeviceY")
-    a, na = count_steps(crypto.p256_ecdh_steps(v("PrivateKeyDevice"), prov_pub))
-    b, nb = count_steps(crypto.p256_ecdh_steps(v("PrivateKeyProvisioner"), dev_pub))
-    assert a == b == v("ECDHSecret")
-    assert na == nb >= 100  # many small slices, and as many for any key (the work does not follow the key)
-    d = v("PrivateKeyDevice")
-    (priv, pub), n = count_steps(crypto.p256_keypair_steps(lambda n: d[:n]))
-    assert priv == d and pub == dev_pub
-    assert n >= 64
+    native = use_native(True)
+    use_native(False)
+    try:
+        a, na = count_steps(crypto.p256_ecdh_steps(v("PrivateKeyDevice"), prov_pub))
+        b, nb = count_steps(crypto.p256_ecdh_steps(v("PrivateKeyProvisioner"), dev_pub))
+        assert a == b == v("ECDHSecret")
+        assert na == nb >= 100  # many small slices, and as many for any key (the work does not follow the key)
+        d = v("PrivateKeyDevice")
+        (priv, pub), n = count_steps(crypto.p256_keypair_steps(lambda n: d[:n]))
+        assert priv == d and pub == dev_pub
+        assert n >= 64
+    finally:
+        use_native(native)
+
+
+def test_p256_both_paths_on_sample_data():
+    # Whichever paths this interpreter has (the C module only in a MESH_LOCK-style build) give §8.1's values,
+    # and the C module's cooperative form is one slice after the same key checks.
+    prov_pub = v("PublicKeyProvisionerX") + v("PublicKeyProvisionerY")
+    dev_pub = v("PublicKeyDeviceX") + v("PublicKeyDeviceY")
+    fixed = v("PrivateKeyProvisioner")
+    native = use_native(True)
+    try:
+        for on in (False, True) if native else (False,):
+            use_native(on)
+            assert crypto.p256_public_key(v("PrivateKeyDevice")) == dev_pub
+            assert crypto.p256_ecdh(v("PrivateKeyProvisioner"), dev_pub) == v("ECDHSecret")
+            (priv, pub), n = count_steps(crypto.p256_keypair_steps(lambda n: fixed[:n]))
+            assert priv == fixed and pub == prov_pub
+            secret, n = count_steps(crypto.p256_ecdh_steps(v("PrivateKeyDevice"), prov_pub))
+            assert secret == v("ECDHSecret") and (n == 1) == on
+            raises(ValueError, next, crypto.p256_ecdh_steps(v("PrivateKeyDevice"), bytes(64)))
+    finally:
+        use_native(native)
 
 
 def test_p256_keypair_rejects_out_of_range_randoms():

@@ -1,5 +1,6 @@
 # The provisionee against the Mesh Protocol v1.1 §8.17.1 (CMAC, No OOB) and §8.17.2 (HMAC, static OOB) samples,
 # end to end with the sample key pairs and randoms injected; plus the cooperative-crypto and key-pair flows.
+from crypto_helpers import use_native
 from mpunit import h, hx
 from prov_helpers import drive, finish_crypto, sample, sample_device
 
@@ -90,7 +91,7 @@ def test_confirmation_arriving_during_ecdh_is_answered_when_ecdh_ends():
     p.receive(1, CMAC["pdus"][3])  # Confirmation before the ECDH finished
     assert p.take_outgoing() == []
     slices = finish_crypto(p, 2)
-    assert slices > 10  # really cooperative: many bounded slices
+    assert slices > (0 if use_native(True) else 10)  # really cooperative: many bounded slices (C module: one)
     assert p.take_outgoing() == [bytes((P.CONFIRMATION,)) + h(CMAC["ConfirmationDevice"])]
     assert p.state == RANDOM
     drive(p, CMAC["pdus"][4:])
