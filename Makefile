@@ -21,7 +21,7 @@ DRY_RUN     ?=
 DRY         := $(if $(DRY_RUN),--dry-run,)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test bench demo lint typecheck check build firmware check-patch flash deploy config repl factory clean
+.PHONY: help venv test bench demo lint typecheck check build firmware check-patch check-cmodule flash deploy config repl factory clean
 
 help:
 	@echo "make demo      simulated hotel corridor: air, five locks, host provisioner"
@@ -31,6 +31,7 @@ help:
 	@echo "make build     [BOARD=esp32-lock]   mpy-cross lib/ + firmware/ for the ESP32 into build/device, with sizes"
 	@echo "make firmware  MICROPY_DIR=... IDF_PATH=...   custom MESH_LOCK firmware (frozen code, NONCONN fix)"
 	@echo "make check-patch MICROPY_DIR=...   the NONCONN patch on HCI: unix port + NimBLE vs. a fake controller"
+	@echo "make check-cmodule MICROPY_DIR=... the C module _mesh_p256: unix port built with it, crypto tests + bench"
 	@echo "make flash     PORT=/dev/ttyUSB0 [FIRMWARE=firmware.bin] [ERASE=0]   esptool erase-flash + write-flash"
 	@echo "make deploy    PORT=... [BOARD=esp32-lock]   copy build/device + boards/config/BOARD.json to the board"
 	@echo "make config    PORT=... [BOARD=esp32-lock]   copy only the board configuration (MESH_LOCK image)"
@@ -80,6 +81,9 @@ firmware: $(STAMP)
 
 check-patch: $(STAMP)
 	$(PY) tools/deploy.py check-patch --micropy-dir "$(MICROPY_DIR)" $(DRY)
+
+check-cmodule: $(STAMP)
+	$(PY) tools/deploy.py check-cmodule --micropy-dir "$(MICROPY_DIR)" $(DRY)
 
 flash: $(STAMP)
 	$(PY) tools/deploy.py flash --port "$(PORT)" --firmware "$(FIRMWARE)" --erase "$(ERASE)" $(DRY)

@@ -192,3 +192,31 @@ def test_make_targets_reach_the_tool_and_its_message():
     p = subprocess.run(["make", "-n", "factory", "PORT=/dev/ttyUSB0", "CSV=a.csv", "LOCK=7"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert 'tools/deploy.py factory --port "/dev/ttyUSB0" --csv "a.csv" --lock "7"' in p.stdout
+
+
+def test_check_cmodule_builds_the_unix_port_with_the_c_module_then_runs_the_suite_on_it(capsys, tmp_path):
+    rc, out, err = run(capsys, "check-cmodule")
+    assert rc == 2 and "MICROPY_DIR is not set" in err
+    mp = tmp_path / "micropython"
+    (mp / "ports" / "unix").mkdir(parents=True)
+    (mp / "ports" / "unix" / "Makefile").write_text("")
+    rc, out, err = run(capsys, "check-cmodule", "--micropy-dir", str(mp), "--dry-run")
+    assert rc == 0, err
+    build = [line for line in out.splitlines() if line.startswith("$ make -C %s/ports/unix -j2" % mp)]
+    assert len(build) == 1
+    assert "USER_C_MODULES=%s" % deploy.CMODULES in build[0] and "-DMBEDTLS_ECP_NIST_OPTIM" in build[0]
+    assert "FROZEN_MANIFEST=%s" % (deploy.CMODULES / "unix_manifest.py") in build[0]
+    assert "-m pytest -q" in out and "tools/bench_crypto.py" in out
+
+
+def test_firmware_build_passes_the_c_modules(capsys, tmp_path, monkeypatch):
+    mp = tmp_path / "micropython"
+    (mp / "ports" / "esp32").mkdir(parents=True)
+    (mp / "ports" / "esp32" / "Makefile").write_text("")
+    idf = tmp_path / "esp-idf"
+    idf.mkdir()
+    (idf / "export.sh").write_text("")
+    monkeypatch.setattr(deploy, "apply_patches", lambda mp, dry_run: None)
+    rc, out, err = run(capsys, "firmware", "--micropy-dir", str(mp), "--idf-path", str(idf), "--dry-run")
+    assert rc == 0, err
+    assert "USER_C_MODULES=%s" % (deploy.CMODULES / "micropython.cmake") in out

@@ -8,6 +8,9 @@ their total. Timing targets live here, not in tests: ratio <= 1.0, longest stret
 The machine is shared, so each figure comes two ways: the median wall-clock time of RUNS x ROUNDS calls and the
 best (minimum) of them, the one least disturbed by other processes (under load even CPU time inflates on this
 VM, so it is not used). Both sides are measured in alternating rounds.
+A micropython built with the MESH_LOCK C module _mesh_p256 (`make check-cmodule`, MICROPYTHON=...) is measured
+twice: with the C module (what that firmware runs) and with the Python code (what stock firmware runs). The
+cooperative-slice and heap figures are the Python code's; the C module is one slice.
 Usage: python tools/bench_crypto.py [--quick] [runs-per-round]   (--quick: smoke test, 1 call per side, 1 round)
 """
 
@@ -32,9 +35,11 @@ import sys, time, gc, json
 sys.path.insert(0, "lib")
 sys.path.insert(0, "tests/mp")
 from mpunit import h, vectors
+from crypto_helpers import use_native
 from mesh import crypto
 
 RUNS = %d
+NATIVE = use_native(%s)
 V = vectors("provisioning.txt")
 v = lambda k: h(V[k])
 DEV, PROV_PUB = v("PrivateKeyDevice"), v("PublicKeyProvisionerX") + v("PublicKeyProvisionerY")
@@ -110,6 +115,14 @@ print(json.dumps({"allocated": allocated, "retained": gc.mem_alloc() - before}))
 """
 
 
+def prelude(native=False):
+    return MP_PRELUDE % (RUNS, native)
+
+
+def has_native():
+    return micropython(MP_PRELUDE % (1, True) + "\nprint(json.dumps(NATIVE))\n")
+
+
 def micropython(script, heap=HEAP):
     """Run script under micropython; its last stdout line, as JSON."""
     p = subprocess.run([MICROPYTHON, "-X", "heapsize=" + heap, "-c", script], cwd=ROOT, capture_output=True,
@@ -154,14 +167,17 @@ def stretch(runs):
 
 
 def main():
-    wall = {k: [] for k in list(MP_JOBS) + ["ecdsa", "ecdsa_keygen"]}
+    native = has_native()
+    paths = (False, True) if native else (False,)
+    jobs = [(name + ("_c" if on else ""), job, on) for on in paths for name, job in MP_JOBS.items()]
+    wall = {k: [] for k in [j[0] for j in jobs] + ["ecdsa", "ecdsa_keygen"]}
     for _ in range(ROUNDS):  # alternate, so that a change in the machine's load hits both sides alike
         for name, fn in (("ecdsa", ecdsa_ecdh), ("ecdsa_keygen", ecdsa_keygen)):
             wall[name] += [t * 1e6 for t in fn(RUNS)]
-        for name, job in MP_JOBS.items():
-            wall[name] += micropython(MP_PRELUDE % RUNS + MP_TIMES % job)
-    slices = micropython(MP_PRELUDE % RUNS + MP_SLICES)
-    heap = micropython(MP_PRELUDE % 1 + MP_HEAP, "16M")
+        for name, job, on in jobs:
+            wall[name] += micropython(prelude(on) + MP_TIMES % job)
+    slices = micropython(prelude() + MP_SLICES)
+    heap = micropython(MP_PRELUDE % (1, False) + MP_HEAP, "16M")
 
     def w(name):
         return statistics.median(wall[name])
@@ -174,12 +190,23 @@ def main():
 
     e_frac, e_n = stretch(slices["ecdh"])
     k_frac, k_n = stretch(slices["keygen"])
+    def ratio(name):
+        return "%6.2f     best/best %4.2f" % (w(name) / w("ecdsa"), b(name) / b("ecdsa"))
+
     rows = [
-        ("ECDH shared secret, mesh.crypto on micropython", ms("ecdh")),
+        ("ECDH shared secret, mesh.crypto (Python code) on micropython", ms("ecdh")),
         ("ECDH shared secret, python-ecdsa on CPython", ms("ecdsa")),
-        ("ratio project / python-ecdsa (target <= 1.0)", "%6.2f     best/best %4.2f" % (
-            w("ecdh") / w("ecdsa"), b("ecdh") / b("ecdsa"))),
-        ("key pair generation, mesh.crypto", ms("keygen")),
+        ("ratio project / python-ecdsa (target <= 1.0)", ratio("ecdh")),
+    ]
+    if native:
+        rows += [
+            ("ECDH shared secret, _mesh_p256 C module on micropython", ms("ecdh_c")),
+            ("ratio C module / python-ecdsa (target <= 1.0)", ratio("ecdh_c")),
+            ("key pair generation, _mesh_p256 C module", ms("keygen_c")),
+            ("provisionee crypto, one CMAC provisioning, C module", ms("provisionee_c")),
+        ]
+    rows += [
+        ("key pair generation, mesh.crypto (Python code)", ms("keygen")),
         ("key pair generation, python-ecdsa", ms("ecdsa_keygen")),
         ("provisionee crypto, one CMAC provisioning (key pair made)", ms("provisionee")),
         ("heap allocated during one ECDH (gc.mem_alloc delta)",
@@ -187,6 +214,7 @@ def main():
         ("ECDH: longest stretch between yields / total (<= 1/50)", "1/%.0f of %d slices" % (1 / e_frac, e_n)),
         ("key generation: longest stretch / total", "1/%.0f of %d slices" % (1 / k_frac, k_n)),
     ]
+    print("%s (%s)" % (MICROPYTHON, "with the _mesh_p256 C module" if native else "no C module: Python code only"))
     print("micropython -X heapsize=%s; median / best of %d calls per side, %d alternating rounds; load average "
           "%.1f on %d CPUs (a busy machine slows the longer micropython calls more: compare best with best)"
           % (HEAP, RUNS * ROUNDS, ROUNDS, os.getloadavg()[0], os.cpu_count()))

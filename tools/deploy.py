@@ -24,6 +24,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BOARD_DIR = ROOT / "boards" / "MESH_LOCK"
+CMODULES = BOARD_DIR / "cmodules"  # C modules of the MESH_LOCK image: _mesh_p256 (mbedTLS P-256)
 PATCHES = sorted((ROOT / "boards" / "patches").glob("*.patch"))
 DEVICE = ROOT / "build" / "device"
 FIRMWARE_OUT = ROOT / "build" / "firmware" / "MESH_LOCK.bin"
@@ -298,8 +299,9 @@ def cmd_firmware(a):
     apply_patches(mp, a.dry_run)
     port_dir = mp / "ports" / "esp32"
     build = ("source %s/export.sh >/dev/null && make -C %s/mpy-cross && "
-             "make -C %s BOARD_DIR=%s submodules && make -C %s BOARD_DIR=%s"
-             % tuple(shlex.quote(str(x)) for x in (idf, mp, port_dir, BOARD_DIR, port_dir, BOARD_DIR)))
+             "make -C %s BOARD_DIR=%s submodules && make -C %s BOARD_DIR=%s USER_C_MODULES=%s"
+             % tuple(shlex.quote(str(x)) for x in (idf, mp, port_dir, BOARD_DIR, port_dir, BOARD_DIR,
+                                                   CMODULES / "micropython.cmake")))
     run(["bash", "-c", build], a.dry_run)
     built = port_dir / "build-MESH_LOCK" / "firmware.bin"
     print("$ cp %s %s" % (built, FIRMWARE_OUT.relative_to(ROOT)))
@@ -332,16 +334,42 @@ def cmd_check_patch(a):
         raise SystemExit(1)
 
 
+# The unix port with the MESH_LOCK C modules, on MicroPython's own mbedTLS configured as ESP-IDF's default
+# (NIST_OPTIM on): the same C code and mbedTLS version family as the board, tested with the project's tests.
+UNIX_CMODULE = ["MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0", "FROZEN_MANIFEST=%s" % (CMODULES / "unix_manifest.py"),
+                "BUILD=build-meshlock",
+                "USER_C_MODULES=%s" % CMODULES, "CFLAGS_EXTRA=-Werror -DMBEDTLS_ECP_NIST_OPTIM"]
+
+
+def cmd_check_cmodule(a):
+    problems = []
+    mp = check_micropy_dir(a.micropy_dir, problems, needs="unix")
+    if problems:
+        raise Fail(*problems)
+    unix = mp / "ports" / "unix"
+    exe = unix / "build-meshlock" / "micropython"
+    print("== the _mesh_p256 C module: build %s's unix port with it, run the whole suite and the crypto bench "
+          "on that build" % mp)
+    run(["make", "-C", mp / "mpy-cross"], a.dry_run)
+    run(["make", "-C", unix] + UNIX_CMODULE + ["submodules"], a.dry_run)
+    run(["make", "-C", unix, "-j2"] + UNIX_CMODULE, a.dry_run)
+    env = dict(os.environ, MICROPYTHON=str(exe))
+    rc = run([sys.executable, "-m", "pytest", "-q", "-rs"], a.dry_run, check=False, env=env, cwd=ROOT)
+    rc = rc or run([sys.executable, ROOT / "tools" / "bench_crypto.py"], a.dry_run, check=False, env=env)
+    if rc:
+        raise SystemExit(1)
+
+
 def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="step", required=True)
     for name, fn in (("firmware", cmd_firmware), ("flash", cmd_flash), ("deploy", cmd_deploy),
                      ("config", cmd_config), ("repl", cmd_repl), ("factory", cmd_factory),
-                     ("check-patch", cmd_check_patch)):
+                     ("check-patch", cmd_check_patch), ("check-cmodule", cmd_check_cmodule)):
         s = sub.add_parser(name)
         s.set_defaults(fn=fn)
         s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-        if name in ("firmware", "check-patch"):
+        if name in ("firmware", "check-patch", "check-cmodule"):
             s.add_argument("--micropy-dir", default="")
         else:
             s.add_argument("--port", default="")
