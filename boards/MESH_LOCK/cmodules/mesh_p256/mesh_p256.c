@@ -117,6 +117,21 @@ done:
     return status;
 }
 
+// The curve work touches no MicroPython object, so where the port has a GIL (the ESP32) it is released for
+// those tens of milliseconds: the NimBLE host task can take it to hand the firmware's IRQ handler its events
+// instead of waiting. Not where mbedTLS allocates from MicroPython's heap (MICROPY_TRACKED_ALLOC, e.g. the unix
+// port, which has no GIL anyway); the ESP32's mbedTLS allocates from ESP-IDF's heap.
+static int mul_unlocked(const uint8_t *private32, const uint8_t *peer64, uint8_t *out65) {
+    #if MICROPY_PY_THREAD && MICROPY_PY_THREAD_GIL && !MICROPY_TRACKED_ALLOC
+    MP_THREAD_GIL_EXIT();
+    int status = mul(private32, peer64, out65);
+    MP_THREAD_GIL_ENTER();
+    return status;
+    #else
+    return mul(private32, peer64, out65);
+    #endif
+}
+
 static void raise_for(int status) {
     if (status == BAD_PRIVATE) {
         mp_raise_ValueError(MP_ERROR_TEXT("private key out of range"));
@@ -132,7 +147,7 @@ static mp_obj_t mesh_p256_ecdh(mp_obj_t private_in, mp_obj_t peer_in) {
     const uint8_t *private32 = arg_bytes(private_in, 32, "private key");
     const uint8_t *peer64 = arg_bytes(peer_in, 64, "public key");
     uint8_t out[65];
-    int status = mul(private32, peer64, out);
+    int status = mul_unlocked(private32, peer64, out);
     if (status != OK) {
         mbedtls_platform_zeroize(out, sizeof(out));
         raise_for(status);
@@ -147,7 +162,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(mesh_p256_ecdh_obj, mesh_p256_ecdh);
 static mp_obj_t mesh_p256_public_key(mp_obj_t private_in) {
     const uint8_t *private32 = arg_bytes(private_in, 32, "private key");
     uint8_t out[65];
-    raise_for(mul(private32, NULL, out));
+    raise_for(mul_unlocked(private32, NULL, out));
     return mp_obj_new_bytes(out + 1, 64);
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(mesh_p256_public_key_obj, mesh_p256_public_key);
