@@ -206,7 +206,8 @@ def test_check_cmodule_builds_the_unix_port_with_the_c_module_then_runs_the_suit
     assert len(build) == 1
     assert "USER_C_MODULES=%s" % deploy.CMODULES in build[0] and "-DMBEDTLS_ECP_NIST_OPTIM" in build[0]
     assert "FROZEN_MANIFEST=%s" % (deploy.CMODULES / "unix_manifest.py") in build[0]
-    assert "-m pytest -q" in out and "tools/bench_crypto.py" in out
+    assert "-c 'import _mesh_p256'" in out  # a build without the module is refused before the suite runs
+    assert out.index("import _mesh_p256") < out.index("-m pytest -q") < out.index("tools/bench_crypto.py")
 
 
 def test_firmware_build_passes_the_c_modules(capsys, tmp_path, monkeypatch):
@@ -220,3 +221,19 @@ def test_firmware_build_passes_the_c_modules(capsys, tmp_path, monkeypatch):
     rc, out, err = run(capsys, "firmware", "--micropy-dir", str(mp), "--idf-path", str(idf), "--dry-run")
     assert rc == 0, err
     assert "USER_C_MODULES=%s" % (deploy.CMODULES / "micropython.cmake") in out
+
+
+def test_check_cmodule_refuses_a_build_without_the_module(capsys, tmp_path, monkeypatch):
+    mp = tmp_path / "micropython"
+    (mp / "ports" / "unix").mkdir(parents=True)
+    (mp / "ports" / "unix" / "Makefile").write_text("")
+    calls = []
+
+    def fake_run(cmd, dry_run, check=True, **kw):
+        calls.append([str(c) for c in cmd])
+        return 1 if cmd[-1] == "import _mesh_p256" else 0  # the build "works", the module is missing
+
+    monkeypatch.setattr(deploy, "run", fake_run)
+    rc, out, err = run(capsys, "check-cmodule", "--micropy-dir", str(mp))
+    assert rc == 2 and "built without _mesh_p256" in err and "USER_C_MODULES" in err
+    assert not any("-m" in c and "pytest" in c for c in calls)  # the suite never ran on the Python code alone

@@ -354,6 +354,9 @@ def cmd_check_cmodule(a):
     if not (mp / "lib" / "mbedtls" / "library").is_dir():  # a git checkout without submodules yet
         run(["make", "-C", unix] + UNIX_CMODULE + ["submodules"], a.dry_run)
     run(["make", "-C", unix, "-j2"] + UNIX_CMODULE, a.dry_run)
+    # Without the module the suite would pass on the Python code alone, skipping the C halves: refuse that.
+    if run([exe, "-c", "import _mesh_p256"], a.dry_run, check=False):
+        raise Fail("%s was built without _mesh_p256: is USER_C_MODULES=%s reaching the build?" % (exe, CMODULES))
     env = dict(os.environ, MICROPYTHON=str(exe))
     rc = run([sys.executable, "-m", "pytest", "-q", "-rs"], a.dry_run, check=False, env=env, cwd=ROOT)
     rc = rc or run([sys.executable, ROOT / "tools" / "bench_crypto.py"], a.dry_run, check=False, env=env)
