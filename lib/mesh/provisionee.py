@@ -179,6 +179,9 @@ class Provisionee:
                 self._keypair, self._keygen = e.value, None
                 if s is not None and s.peer is not None and s.priv is None:
                     self._begin_ecdh(s)
+            except (MemoryError, OSError) as e:  # start again: a dead generator would stall every attempt
+                log.error(_TAG, "key generation failed: %r", e)
+                self._keygen = crypto.p256_keypair_steps(self.rand)
 
     def receive(self, now_ms, pdu):
         """One complete Provisioning PDU from the provisioner."""
@@ -338,6 +341,13 @@ class Provisionee:
                 self._send_confirmation(s)
         except ValueError:  # not a P-256 point: Invalid Format, as §5.4.2.3 asks (Zephyr: Unexpected Error)
             self._fail(P.ERR_INVALID_FORMAT)
+            return False
+        except MemoryError:  # a heap too full or fragmented to finish: Out of Resources (§5.4.1.10, Table 5.38)
+            self._fail(P.ERR_OUT_OF_RESOURCES)
+            return False
+        except OSError as e:  # the C module's mbedTLS failed
+            log.error(_TAG, "ECDH failed: %r", e)
+            self._fail(P.ERR_UNEXPECTED_ERROR)
             return False
         return True
 

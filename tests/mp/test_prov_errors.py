@@ -135,6 +135,56 @@ def test_invalid_provisioner_public_keys():
     _fails_with(_at(2), b"\x03" + h(V["PublicKeyDeviceX"] + V["PublicKeyDeviceY"]), P.ERR_INVALID_FORMAT)
 
 
+def _failing_steps(exc, after):
+    # A cooperative crypto generator that does `after` slices, then raises exc (a full heap, mbedTLS failing).
+    def steps(*args):
+        for _ in range(after):
+            yield
+        raise exc
+
+    return steps
+
+
+def test_ecdh_running_out_of_memory_is_out_of_resources_and_the_next_attempt_works():
+    real = crypto.p256_ecdh_steps
+    for exc, code in ((MemoryError(), P.ERR_OUT_OF_RESOURCES), (OSError(5), P.ERR_UNEXPECTED_ERROR)):
+        for after in (0, 3):  # in the first slice (before our public key goes out) or mid-computation
+            p = _at(2)
+            crypto.p256_ecdh_steps = _failing_steps(exc, after)
+            try:
+                p.receive(0, PDUS[2])
+                finish_crypto(p)
+            finally:
+                crypto.p256_ecdh_steps = real
+            ours = [bytes((P.PUBLIC_KEY,)) + KEYPAIR[1]] if after else []
+            assert p.take_outgoing() == ours + [bytes((P.FAILED, code))]
+            _is_dead(p)
+            assert ["failed", code] in p.app.events
+            p.link_closed(0, 2)  # the provisioner closes the link; the next attempt's key pair is ready
+            finish_crypto(p)
+            assert p.state == IDLE and p._keypair is not None
+            assert (p._keypair == KEYPAIR) == (not after)  # a new pair once ours went on air (§5.4.2.3)
+    p = _at(6)  # then the same sample attempt goes through with the real ECDH
+    assert p.state == COMPLETE and p.is_provisioned
+
+
+def test_key_generation_failing_starts_over():
+    real = crypto.p256_keypair_steps
+    crypto.p256_keypair_steps = _failing_steps(MemoryError(), 2)
+    try:
+        new("kg", {})
+        p = get("kg")
+        for _ in range(3):
+            p.poll(0)
+        assert p.deadline() == 0 and p._keygen is not None and p._keypair is None
+    finally:
+        crypto.p256_keypair_steps = real
+    p._keygen = None
+    p.prepare_keypair()  # what the retry does, now with the real generator
+    finish_crypto(p)
+    assert p._keypair is not None and len(p._keypair[1]) == 64
+
+
 def test_reflected_own_key_detected_when_key_pair_was_still_being_generated():
     private = bytes(range(1, 33))
     new("refl", {}, random=private)  # key generation will draw this private key
