@@ -28,26 +28,24 @@ typedef struct {
 
 static int blind_rng(void *ctx, unsigned char *out, size_t len) {
     blind_rng_t *r = ctx;
-    uint8_t block[32];
-    while (len) {
-        uint8_t in[36];
+    uint8_t in[36], block[32];
+    int ret = 0;
+    while (len && ret == 0) {
         memcpy(in, r->seed, 32);
         in[32] = (uint8_t)(r->counter >> 24);
         in[33] = (uint8_t)(r->counter >> 16);
         in[34] = (uint8_t)(r->counter >> 8);
         in[35] = (uint8_t)r->counter;
         r->counter++;
-        int ret = mbedtls_sha256(in, sizeof(in), block, 0);
-        if (ret) {
-            return ret;
-        }
+        ret = mbedtls_sha256(in, sizeof(in), block, 0);
         size_t n = len < 32 ? len : 32;
         memcpy(out, block, n);
         out += n;
         len -= n;
     }
+    mbedtls_platform_zeroize(in, sizeof(in));  // the seed derives from the private key
     mbedtls_platform_zeroize(block, sizeof(block));
-    return 0;
+    return ret;
 }
 
 static const uint8_t *arg_bytes(mp_obj_t obj, size_t len, const char *what) {
