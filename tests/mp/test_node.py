@@ -7,6 +7,7 @@ import sys
 sys.path.insert(0, "tools/host")
 import esp32  # noqa: E402  (host stand-in)
 from bearer_helpers import UUID, exchange  # noqa: E402
+from crypto_helpers import use_native  # noqa: E402
 from keystore_helpers import Logs  # noqa: E402
 from mpunit import h, hx, raises, vectors  # noqa: E402
 from node_helpers import ADDR, CONN, Air  # noqa: E402
@@ -63,6 +64,7 @@ def test_pb_adv_sample_exchange_through_the_node():
     st = node.status()
     assert st["state"] == "provisioned" and st["address"] == "0x0b0c" and st["bearer"] is None
     assert st["nid"] == "0x%02x" % node.net.nid and not air.scanning and air.on_air is None
+    assert st["p256"] == ("C module" if use_native(True) else "Python")  # which P-256 this interpreter runs
     # configured state: nothing more on air, whatever time passes
     air.run(now, now + 120000)
     assert air.take_frames() == [] and air.adverts == [] and air.on_air is None
