@@ -240,7 +240,7 @@ class Node:
             "keys": keystore.summary(r),
             "nid": None if self.net is None else "0x%02x" % self.net.nid,
             "crypto": "busy" if p.deadline() == 0 else "idle",  # key pair generation or ECDH in slices
-            "p256": "C module" if p256._native else "Python",  # the MESH_LOCK image has _mesh_p256
+            "p256": p256.implementation(),  # the MESH_LOCK image has the C module _mesh_p256
             "advertising": "off" if self._on_air is None else "0x%02x" % self._on_air.data[1],  # first AD type
             "scanning": self._scanning,
             "backoff": 1 << self.sched.backoff,

@@ -379,6 +379,11 @@ def p256_keypair_steps(rand=os.urandom):
     return d, _public64(x, y)
 
 
+def implementation():
+    """Which P-256 runs: "C module" (the MESH_LOCK image's _mesh_p256) or "Python"."""
+    return "C module" if _native else "Python"
+
+
 def run_steps(gen):
     """Drive a cooperative generator to the end and return its result (StopIteration.value)."""
     try:
