@@ -173,13 +173,24 @@ def test_firmware_without_idf_says_esp_idf_is_not_installed(capsys):
     assert "$ " not in out
 
 
-def test_firmware_with_a_fake_idf_patches_and_builds_the_board_dir(capsys, tmp_path):
+def fake_micropython(tmp_path, port):
+    """An empty MicroPython tree that check_micropy_dir accepts for `port` (ports/<port>/Makefile only)."""
     mp = tmp_path / "micropython"
-    (mp / "ports" / "esp32").mkdir(parents=True)
-    (mp / "ports" / "esp32" / "Makefile").write_text("")
+    (mp / "ports" / port).mkdir(parents=True)
+    (mp / "ports" / port / "Makefile").write_text("")
+    return mp
+
+
+def fake_idf(tmp_path):
+    """An ESP-IDF directory that cmd_firmware accepts (export.sh only)."""
     idf = tmp_path / "esp-idf"
     idf.mkdir()
     (idf / "export.sh").write_text("")
+    return idf
+
+
+def test_firmware_with_a_fake_idf_patches_and_builds_the_board_dir(capsys, tmp_path):
+    mp, idf = fake_micropython(tmp_path, "esp32"), fake_idf(tmp_path)
     rc, out, err = run(capsys, "firmware", "--micropy-dir", str(mp), "--idf-path", str(idf), "--dry-run")
     # An empty tree lacks the file the patch changes: refused with the tag to check out.
     assert rc == 2 and "does not apply" in err and deploy.MICROPYTHON_TAG in err
@@ -197,9 +208,7 @@ def test_make_targets_reach_the_tool_and_its_message():
 def test_check_cmodule_builds_the_unix_port_with_the_c_module_then_runs_the_suite_on_it(capsys, tmp_path):
     rc, out, err = run(capsys, "check-cmodule")
     assert rc == 2 and "MICROPY_DIR is not set" in err
-    mp = tmp_path / "micropython"
-    (mp / "ports" / "unix").mkdir(parents=True)
-    (mp / "ports" / "unix" / "Makefile").write_text("")
+    mp = fake_micropython(tmp_path, "unix")
     rc, out, err = run(capsys, "check-cmodule", "--micropy-dir", str(mp), "--dry-run")
     assert rc == 0, err
     build = [line for line in out.splitlines() if line.startswith("$ make -C %s/ports/unix -j2" % mp)]
@@ -211,12 +220,7 @@ def test_check_cmodule_builds_the_unix_port_with_the_c_module_then_runs_the_suit
 
 
 def test_firmware_build_passes_the_c_modules(capsys, tmp_path, monkeypatch):
-    mp = tmp_path / "micropython"
-    (mp / "ports" / "esp32").mkdir(parents=True)
-    (mp / "ports" / "esp32" / "Makefile").write_text("")
-    idf = tmp_path / "esp-idf"
-    idf.mkdir()
-    (idf / "export.sh").write_text("")
+    mp, idf = fake_micropython(tmp_path, "esp32"), fake_idf(tmp_path)
     monkeypatch.setattr(deploy, "apply_patches", lambda mp, dry_run: None)
     rc, out, err = run(capsys, "firmware", "--micropy-dir", str(mp), "--idf-path", str(idf), "--dry-run")
     assert rc == 0, err
@@ -224,9 +228,7 @@ def test_firmware_build_passes_the_c_modules(capsys, tmp_path, monkeypatch):
 
 
 def test_check_cmodule_refuses_a_build_without_the_module(capsys, tmp_path, monkeypatch):
-    mp = tmp_path / "micropython"
-    (mp / "ports" / "unix").mkdir(parents=True)
-    (mp / "ports" / "unix" / "Makefile").write_text("")
+    mp = fake_micropython(tmp_path, "unix")
     calls = []
 
     def fake_run(cmd, dry_run, check=True, **kw):
