@@ -395,10 +395,10 @@ def run_steps(gen):
 
 def p256_public_key(private32):
     """The 64-byte public key X||Y of a 32-byte private key."""
+    k = _scalar(private32)  # one range check and message for both paths
     if _native:
-        _scalar(private32)  # the same range check and message as the Python code
         return _native.public_key(private32)
-    return _public64(*run_steps(_comb_steps(_scalar(private32))))
+    return _public64(*run_steps(_comb_steps(k)))
 
 
 def p256_ecdh(private32, peer_public64):
