@@ -316,6 +316,17 @@ UNIX_NIMBLE = ["MICROPY_PY_BLUETOOTH=1", "MICROPY_BLUETOOTH_NIMBLE=1", "MICROPY_
                "MICROPY_PY_SSL=0", "BUILD=build-nimble"]
 
 
+def build_unix_port(mp, flags, dry_run, have=None):
+    """mpy-cross, the submodules (skipped when `have`, a directory they provide, exists: a tree that is not a git
+    checkout cannot fetch them) and MicroPython's unix port with `flags`; returns the port's directory."""
+    unix = mp / "ports" / "unix"
+    run(["make", "-C", mp / "mpy-cross"], dry_run)
+    if have is None or not have.is_dir():
+        run(["make", "-C", unix] + flags + ["submodules"], dry_run)
+    run(["make", "-C", unix, "-j2"] + flags, dry_run)
+    return unix
+
+
 def cmd_check_patch(a):
     problems = []
     mp = check_micropy_dir(a.micropy_dir, problems, needs="unix")
@@ -324,10 +335,7 @@ def cmd_check_patch(a):
     print("== the ADV_NONCONN_IND patch on HCI: patch %s, build its unix port with NimBLE, run it against "
           "a fake controller (tools/hci_adv_check.py)" % mp)
     apply_patches(mp, a.dry_run)
-    unix = mp / "ports" / "unix"
-    run(["make", "-C", mp / "mpy-cross"], a.dry_run)
-    run(["make", "-C", unix] + UNIX_NIMBLE + ["submodules"], a.dry_run)
-    run(["make", "-C", unix, "-j2"] + UNIX_NIMBLE, a.dry_run)
+    unix = build_unix_port(mp, UNIX_NIMBLE, a.dry_run)
     rc = run([sys.executable, ROOT / "tools" / "hci_adv_check.py", unix / "build-nimble" / "micropython"],
              a.dry_run, check=False)
     if rc:
@@ -346,14 +354,10 @@ def cmd_check_cmodule(a):
     mp = check_micropy_dir(a.micropy_dir, problems, needs="unix")
     if problems:
         raise Fail(*problems)
-    unix = mp / "ports" / "unix"
-    exe = unix / "build-meshlock" / "micropython"
     print("== the _mesh_p256 C module: build %s's unix port with it, run the whole suite and the crypto bench "
           "on that build" % mp)
-    run(["make", "-C", mp / "mpy-cross"], a.dry_run)
-    if not (mp / "lib" / "mbedtls" / "library").is_dir():  # a git checkout without submodules yet
-        run(["make", "-C", unix] + UNIX_CMODULE + ["submodules"], a.dry_run)
-    run(["make", "-C", unix, "-j2"] + UNIX_CMODULE, a.dry_run)
+    unix = build_unix_port(mp, UNIX_CMODULE, a.dry_run, have=mp / "lib" / "mbedtls" / "library")
+    exe = unix / "build-meshlock" / "micropython"
     # Without the module the suite would pass on the Python code alone, skipping the C halves: refuse that.
     if run([exe, "-c", "import _mesh_p256"], a.dry_run, check=False):
         raise Fail("%s was built without _mesh_p256: is USER_C_MODULES=%s reaching the build?" % (exe, CMODULES))
