@@ -115,12 +115,12 @@ print(json.dumps({"allocated": allocated, "retained": gc.mem_alloc() - before}))
 """
 
 
-def prelude(native=False):
-    return MP_PRELUDE % (RUNS, native)
+def prelude(native=False, runs=RUNS):
+    return MP_PRELUDE % (runs, native)
 
 
 def has_native():
-    return micropython(MP_PRELUDE % (1, True) + "\nprint(json.dumps(NATIVE))\n")
+    return micropython(prelude(True, 1) + "\nprint(json.dumps(NATIVE))\n")
 
 
 def micropython(script, heap=HEAP):
@@ -177,8 +177,8 @@ def main():
         for name, job, on in jobs:
             wall[name] += micropython(prelude(on) + MP_TIMES % job)
     slices = micropython(prelude() + MP_SLICES)
-    heap = micropython(MP_PRELUDE % (1, False) + MP_HEAP, "16M")
-    heap_c = micropython(MP_PRELUDE % (1, True) + MP_HEAP, "16M") if native else None
+    heap = micropython(prelude(False, 1) + MP_HEAP, "16M")
+    heap_c = micropython(prelude(True, 1) + MP_HEAP, "16M") if native else None
 
     def w(name):
         return statistics.median(wall[name])
